@@ -1,0 +1,5 @@
+"""`python -m pyruntime`."""
+
+from pyruntime.cli.main import entry
+
+entry()

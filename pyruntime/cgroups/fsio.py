@@ -1,0 +1,195 @@
+"""Raw cgroupfs file I/O: the one place the cgroups package touches files.
+
+Owns: reading, writing, creating and removing cgroup files and directories, and an
+optional write recorder that unit tests use to pin the exact files and values written.
+Must not touch: policy (what to write), the state directory, processes.
+
+Every function takes plain absolute paths, so the same code runs against the real
+cgroupfs and against a temporary directory tree built by a test.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from pyruntime.errors import CgroupError
+
+# Set by record_writes(); called as recorder(path, value) before every write.
+_recorder: Callable[[str, str], None] | None = None
+
+
+@contextmanager
+def record_writes() -> Iterator[list[tuple[str, str]]]:
+    """Record every (path, value) written inside the block, in order (for tests)."""
+    global _recorder
+    log: list[tuple[str, str]] = []
+    previous = _recorder
+    _recorder = lambda path, value: log.append((path, value))  # noqa: E731
+    try:
+        yield log
+    finally:
+        _recorder = previous
+
+
+def describe(err: OSError) -> str:
+    """Lower-case errno text as runc prints it ('no such file or directory')."""
+    return (err.strerror or errno.errorcode.get(err.errno or 0, "error")).lower()
+
+
+def write(path: str, value: str) -> None:
+    """Write ``value`` to the cgroup file ``path`` in a single write(2).
+
+    The file is never created: a missing file means the kernel lacks that knob.
+
+    Raises:
+        OSError: as the kernel reports it (callers wrap it with context).
+    """
+    if _recorder is not None:
+        _recorder(path, value)
+    # O_TRUNC is ignored by kernfs and makes a fake tree hold only the last value.
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def write_checked(directory: str, name: str, value: str) -> None:
+    """Write ``value`` to ``directory/name`` or raise a CgroupError naming both.
+
+    Raises:
+        CgroupError: the write failed; ``errno`` is kept on the exception.
+    """
+    path = os.path.join(directory, name)
+    try:
+        write(path, value)
+    except OSError as e:
+        err = CgroupError(f"unable to write {value!r} to {path}: {describe(e)}")
+        err.errno = e.errno  # type: ignore[attr-defined]
+        raise err from e
+
+
+def read(path: str) -> str:
+    """Return the whole content of ``path``.
+
+    Raises:
+        OSError: as the kernel reports it.
+    """
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def read_optional(directory: str, name: str) -> str | None:
+    """Return the content of ``directory/name``, or None if it does not exist."""
+    try:
+        return read(os.path.join(directory, name))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        # ENODEV: the controller is not enabled for this cgroup (v2); same as absent.
+        if e.errno in (errno.ENODEV, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
+def read_checked(directory: str, name: str) -> str:
+    """Return the content of ``directory/name``.
+
+    Raises:
+        CgroupError: the file cannot be read.
+    """
+    path = os.path.join(directory, name)
+    try:
+        return read(path)
+    except OSError as e:
+        raise CgroupError(f"unable to read {path}: {describe(e)}") from e
+
+
+def exists(path: str) -> bool:
+    """True when ``path`` exists."""
+    return os.path.exists(path)
+
+
+def mkdir_p(path: str, on_new: Callable[[str], None] | None = None) -> None:
+    """Create ``path`` and missing parents; ``on_new(dir)`` runs for each one made.
+
+    Raises:
+        CgroupError: a directory could not be created.
+    """
+    missing: list[str] = []
+    cur = os.path.normpath(path)
+    while not os.path.isdir(cur):
+        missing.append(cur)
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise CgroupError(f"unable to create cgroup {d}: {describe(e)}") from e
+        if on_new is not None:
+            on_new(d)
+
+
+def subdirs(path: str) -> list[str]:
+    """Names of the child directories (child cgroups) of ``path``."""
+    try:
+        with os.scandir(path) as it:
+            return [e.name for e in it if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def rmdir_tree(path: str, timeout: float = 1.0) -> None:
+    """Remove the cgroup ``path`` and its child cgroups, deepest first.
+
+    A missing directory is fine. EBUSY (a task is still exiting) is retried with a
+    short backoff until ``timeout`` seconds have passed.
+
+    Raises:
+        CgroupError: a directory could not be removed.
+    """
+    for child in subdirs(path):
+        rmdir_tree(os.path.join(path, child), timeout)
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            # A fake tree (tests) holds regular files: remove them like cgroupfs would.
+            if e.errno == errno.ENOTEMPTY and _is_plain_dir_tree(path):
+                _remove_plain_files(path)
+                continue
+            if e.errno != errno.EBUSY or time.monotonic() >= deadline:
+                raise CgroupError(f"unable to remove cgroup {path}: {describe(e)}") from e
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _is_plain_dir_tree(path: str) -> bool:
+    """True when ``path`` is on a regular filesystem (not cgroupfs)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    # cgroupfs reports zero blocks; tmpfs and disk filesystems do not.
+    return st.f_blocks != 0
+
+
+def _remove_plain_files(path: str) -> None:
+    with os.scandir(path) as it:
+        for e in it:
+            if e.is_file(follow_symlinks=False):
+                os.unlink(e.path)

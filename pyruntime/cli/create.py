@@ -1,0 +1,19 @@
+"""`pyruntime create [flags] <container-id>`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyruntime.cli.args import Parsed
+from pyruntime.cli.common import CREATE_FLAGS, create_options, one_id, runtime
+
+SYNOPSIS = "[command options] <container-id>"
+FLAGS = CREATE_FLAGS
+ERROR_PREFIX = "pyruntime create failed: "
+
+
+def run(parsed: Parsed, ctx: Any) -> int:
+    """Create the container and leave its init waiting for `start`."""
+    cid = one_id(parsed)
+    runtime(ctx).create(cid, parsed.get("bundle") or ".", create_options(parsed, ctx.systemd_cgroup))
+    return 0

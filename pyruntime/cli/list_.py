@@ -1,0 +1,59 @@
+"""`pyruntime list [--format table|json] [--quiet]`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pyruntime.cli.args import Flag, Parsed, UsageError
+from pyruntime.cli.common import print_json, runtime
+
+SYNOPSIS = "[command options]"
+FLAGS = (
+    Flag(("--format", "-f"), "select one of: table or json", "FORMAT", default="table"),
+    Flag(("--quiet", "-q"), "display only container IDs"),
+)
+
+
+def owner_name(uid: int) -> str:
+    """User name of a uid, or the number (runc prints the name)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def run(parsed: Parsed, ctx: Any) -> int:
+    """List the containers under --root."""
+    import os
+
+    from pyruntime.cli.state import state_document
+
+    fmt = parsed.get("format")
+    if fmt not in ("table", "json"):
+        raise UsageError(f"invalid format option {fmt!r}")
+    items = runtime(ctx).list()
+    if parsed.get("quiet"):
+        sys.stdout.write("".join(f"{s.id}\n" for s, _ in items))
+        return 0
+    docs = []
+    for state, status in items:
+        doc = state_document(state, status)
+        try:
+            doc["owner"] = owner_name(os.stat(os.path.join(ctx.root, state.id)).st_uid)
+        except OSError:
+            doc["owner"] = ""
+        docs.append(doc)
+    if fmt == "json":
+        print_json(docs, indent=None)
+        return 0
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    rows += [(d["id"], str(d["pid"]), d["status"], d["bundle"], d["created"], d["owner"])
+             for d in docs]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        sys.stdout.write("".join(c.ljust(max(w + 2, 12)) for c, w in zip(r[:-1], widths))
+                         + r[-1] + "\n")
+    return 0

@@ -1,0 +1,162 @@
+"""Entry point: global flags, dispatch to one module per command, errors to exit codes.
+
+Owns: runc's global flags (--root --log --log-format --debug --systemd-cgroup, accepted
+--criu --rootless), --version, --help, and turning exceptions into one line + exit 1.
+Must not touch: container logic (each verb module calls pyruntime.container).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import NoReturn
+
+from pyruntime.cli.args import Flag, UsageError, parse
+
+VERSION = "0.1.0"
+
+COMMANDS = {
+    "create": "create a container",
+    "start": "executes the user defined process in a created container",
+    "run": "create and run a container",
+    "state": "output the state of a container",
+    "kill": "kill sends the specified signal (default: SIGTERM) to the container's init process",
+    "delete": "delete any resources held by the container often used with detached container",
+    "list": "lists containers started by pyruntime with the given root",
+    "spec": "create a new specification file",
+    "validate": "check a bundle's config.json against the full runtime-spec JSON schema",
+}
+ALIASES = {"ps": "ps", "ls": "list", "del": "delete", "rm": "delete"}
+MODULE_NAMES = {"list": "list_", "delete": "delete", "validate": "validate"}
+
+GLOBAL_FLAGS = (
+    Flag(("--root",), "root directory for storage of container state", "PATH", default=None),
+    Flag(("--log",), "set the log file to write pyruntime logs to (default is stderr)", "FILE"),
+    Flag(("--log-format",), "set the log format ('text' (default), or 'json')", "FORMAT",
+         default="text"),
+    Flag(("--debug",), "enable debug logging"),
+    Flag(("--systemd-cgroup",), "enable systemd cgroup support"),
+    Flag(("--criu",), "path to the criu binary (accepted for compatibility)", "PATH"),
+    Flag(("--rootless",), "ignore cgroup permission errors (true, false, auto)", "VALUE"),
+    Flag(("--version", "-v"), "print the version"),
+    Flag(("--help", "-h"), "show help"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every command gets from the global flags."""
+
+    root: str
+    log: str | None
+    log_format: str
+    debug: bool
+    systemd_cgroup: bool
+
+
+def version_text() -> str:
+    """`--version` output: first line as dockerd parses it, then commit and spec."""
+    from pyruntime.spec.constants import OCI_VERSION
+
+    return (f"pyruntime version {VERSION}\ncommit: none\nspec: {OCI_VERSION}\n"
+            f"python: {sys.version.split()[0]}\n")
+
+
+def main_help() -> str:
+    """Top-level help."""
+    lines = ["NAME:", "   pyruntime - Open Container Initiative runtime (a runc replacement)", "",
+             "USAGE:", "   pyruntime [global options] command [command options] [arguments...]",
+             "", "COMMANDS:"]
+    lines += [f"   {name:<10} {text}" for name, text in COMMANDS.items()]
+    lines += ["", "GLOBAL OPTIONS:"]
+    lines += [f"   {', '.join(f.names) + (' ' + f.value if f.value else ''):<24} {f.help}"
+              for f in GLOBAL_FLAGS]
+    return "\n".join(lines) + "\n"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Log one error line (stderr, and --log) and exit."""
+    import logging
+
+    logging.getLogger("pyruntime").error("%s", message)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one pyruntime command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        g = parse(argv, GLOBAL_FLAGS)
+    except UsageError as e:
+        sys.stderr.write(f"pyruntime: {e}\n")
+        return 1
+    if g.get("version"):
+        sys.stdout.write(version_text())
+        return 0
+    if not g.args or g.get("help") and not g.args:
+        sys.stdout.write(main_help())
+        return 0 if g.get("help") else 1
+    command = ALIASES.get(g.args[0], g.args[0])
+    from pyruntime import log
+
+    ctx = Context(
+        root=g.get("root") or os.environ.get("PYRUNTIME_ROOT") or "/run/pyruntime",
+        log=g.get("log"), log_format=g.get("log_format", "text"), debug=bool(g.get("debug")),
+        systemd_cgroup=bool(g.get("systemd_cgroup")))
+    if ctx.log_format not in ("text", "json"):
+        sys.stderr.write(f"pyruntime: unknown log-format {ctx.log_format!r}\n")
+        return 1
+    log.setup(ctx.log, ctx.log_format, ctx.debug)
+    try:
+        module = importlib.import_module(
+            f"pyruntime.cli.{MODULE_NAMES.get(command, command)}")
+    except ModuleNotFoundError:
+        fail(f"No help topic for '{command}'" if command != "help" else main_help())
+    return run_command(module, command, g.args[1:], ctx)
+
+
+def run_command(module: object, command: str, argv: list[str], ctx: Context) -> int:
+    """Parse a command's flags and run it, mapping errors to runc's exit codes."""
+    from pyruntime.cli.args import usage
+    from pyruntime.errors import ContainerError
+
+    flags = getattr(module, "FLAGS") + (Flag(("--help", "-h"), "show help"),)
+    try:
+        parsed = parse(argv, flags)
+    except UsageError as e:
+        fail(f"{command}: {e}")
+    if parsed.get("help"):
+        sys.stdout.write(usage(command, getattr(module, "SYNOPSIS"), COMMANDS.get(command, ""),
+                               flags))
+        return 0
+    try:
+        return int(getattr(module, "run")(parsed, ctx))
+    except UsageError as e:
+        fail(f"{command}: {e}")
+    except ContainerError as e:
+        fail(getattr(module, "ERROR_PREFIX", "") + str(e), getattr(e, "exit_code", 1))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # never a traceback unless --debug
+        if ctx.debug:
+            raise
+        fail(f"{command}: {type(e).__name__}: {e}")
+
+
+def entry() -> NoReturn:
+    """Console-script entry."""
+    sys.exit(main())
+
+
+def require_args(parsed: object, n: int, what: str) -> list[str]:
+    """Exactly n positional arguments, else runc's usage error.
+
+    Raises:
+        UsageError: wrong count.
+    """
+    args: list[str] = getattr(parsed, "args")
+    if len(args) != n:
+        raise UsageError(f"requires exactly {n} argument(s): {what}")
+    return args

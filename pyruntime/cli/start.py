@@ -1,0 +1,17 @@
+"""`pyruntime start <container-id>`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyruntime.cli.args import Parsed
+from pyruntime.cli.common import one_id, runtime
+
+SYNOPSIS = "<container-id>"
+FLAGS = ()
+
+
+def run(parsed: Parsed, ctx: Any) -> int:
+    """Start a created container."""
+    runtime(ctx).start(one_id(parsed))
+    return 0

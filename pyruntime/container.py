@@ -1,0 +1,565 @@
+"""The container lifecycle: create, start, state, kill, delete (runtime.md's operations).
+
+Owns: the order of things — config, state dir, cgroup, plan, spawn, sync with the child,
+hooks, pid file — and undoing all of it when any step fails.
+Must not touch: argv parsing or output formats (cli/), raw C structs (shim.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from pyruntime.errors import ChildSetupError, ContainerError, NotExistError, NotRunningError, StateError
+from pyruntime.state import State, StateStore, now_rfc3339
+
+if TYPE_CHECKING:
+    from pyruntime.cgroups import CgroupManager
+    from pyruntime.plan import ChildPlan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOptions:
+    """Options of `create` / `run` (runc's flags)."""
+
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    systemd_cgroup: bool = False
+
+
+@dataclass(slots=True)
+class Created:
+    """What `create` leaves for a caller that goes on to `start` in the same process (run)."""
+
+    state: State
+    sock: int
+    pidfd: int
+    plan: ChildPlan
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Write the pid as runc does: `.NAME` created exclusively, no newline, renamed into place."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_SYNC | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def oci_state(state: State, status: str) -> dict[str, Any]:
+    """The runtime-spec state object (what hooks get on stdin)."""
+    doc: dict[str, Any] = {
+        "ociVersion": state.oci_version, "id": state.id, "status": status,
+        "bundle": state.bundle,
+    }
+    if status != "stopped" and state.pid > 0:
+        doc["pid"] = state.pid
+    if state.annotations:
+        doc["annotations"] = state.annotations
+    return doc
+
+
+def _open_cgroup(state: State, cgroups_path: str | None = None) -> CgroupManager:
+    from pyruntime.cgroups import open_manager
+
+    path = state.cgroup_path if state.cgroup_path is not None else cgroups_path
+    return open_manager(path, state.id, systemd=state.systemd, root=state.cgroup_root)
+
+
+def _namespace_flags(state: State) -> int:
+    from pyruntime.plan import Flags
+    from pyruntime.spec.constants import NAMESPACES
+
+    flags = 0
+    for ns in state.namespaces:
+        kind = ns.get("type", "")
+        if kind in NAMESPACES and kind != "user":
+            flags |= Flags.get(NAMESPACES[kind][0])
+        elif kind == "user" and not ns.get("path"):
+            flags |= Flags.get("CLONE_NEWUSER")
+    return flags
+
+
+class Runtime:
+    """All containers under one state root."""
+
+    def __init__(self, root: str | None = None, *, systemd_cgroup: bool = False) -> None:
+        from pyruntime.state import DEFAULT_ROOT
+
+        self.store = StateStore(root or DEFAULT_ROOT)
+        self.systemd_cgroup = systemd_cgroup
+
+    # ------------------------------------------------------------------ create
+
+    def create(self, container_id: str, bundle: str, opts: CreateOptions | None = None, *,
+               keep_sync: bool = False) -> Created:
+        """Create a container and leave its init waiting for `start`.
+
+        Raises:
+            ContainerError: any failure; nothing is left behind.
+        """
+        from pyruntime.spec.load import load_config
+
+        opts = opts or CreateOptions()
+        self.store.dir(container_id)  # validates the id before any path is built
+        bundle = os.path.realpath(bundle or ".")
+        config = load_config(bundle)
+        if (config.get("process") or {}).get("terminal") and not opts.console_socket:
+            raise StateError("cannot allocate tty if runtime will detach without setting "
+                             "console socket")
+        lock = self.store.make(container_id)
+        undo: list[Callable[[], None]] = [lambda: self.store.remove(container_id)]
+        try:
+            created = self._create_locked(container_id, bundle, config, opts, undo)
+        except BaseException:
+            _run_undo(undo)
+            lock.release()
+            raise
+        lock.release()
+        if not keep_sync:
+            os.close(created.sock)
+            os.close(created.pidfd)
+            created.sock = created.pidfd = -1
+        return created
+
+    def _create_locked(self, container_id: str, bundle: str, config: dict[str, Any],
+                       opts: CreateOptions, undo: list[Callable[[], None]]) -> Created:
+        from pyruntime.host import gather_facts, process_start_time
+
+        root = config.get("root") or {}
+        rootfs = os.path.realpath(os.path.join(bundle, root.get("path", "rootfs")))
+        if not os.path.isdir(rootfs):
+            raise StateError(f"rootfs ({rootfs}) does not exist or is not a directory")
+        linux = config.get("linux") or {}
+        state = State(
+            id=container_id, bundle=bundle, rootfs=rootfs, created=now_rfc3339(),
+            oci_version=str(config.get("ociVersion", "")),
+            annotations=dict(config.get("annotations") or {}),
+            creating_pid=os.getpid(), creating_start=process_start_time(os.getpid()),
+            systemd=opts.systemd_cgroup or self.systemd_cgroup,
+            hooks=dict(config.get("hooks") or {}),
+            namespaces=list(linux.get("namespaces") or []),
+            config_process=dict(config.get("process") or {}),
+        )
+        self.store.save(state)
+
+        mgr = _open_cgroup(state, linux.get("cgroupsPath"))
+        state.cgroup_path = mgr.path
+        mgr.create()
+        undo.append(mgr.destroy)
+        mgr.set(linux.get("resources"), linux.get("devices"))
+        state.freezer_file = _freezer_file(mgr)
+
+        fifo = self.store.fifo_path(container_id)
+        os.mkfifo(fifo, 0o600)
+
+        cg_dirs = mgr.joinable_paths() if mgr.version == 1 else {}
+        facts = gather_facts(rootfs, cg_dirs, None if mgr.version == 1 else
+                             mgr.joinable_paths().get(""))
+        from pyruntime.plan import LaunchOptions, build_plan
+
+        plan = build_plan(config, bundle, rootfs,
+                          LaunchOptions(fifo_path=fifo, no_pivot=opts.no_pivot,
+                                        preserve_fds=opts.preserve_fds), facts)
+        seccomp = None
+        if linux.get("seccomp"):
+            from pyruntime.seccomp import compile_filter
+
+            seccomp = compile_filter(linux["seccomp"], no_new_privs=plan.no_new_privs)
+
+        pid, pidfd, sock = self._spawn(plan, seccomp, undo)
+        state.pid = pid
+        state.start_time = process_start_time(pid)
+        try:
+            from pyruntime.host import write_id_maps
+            from pyruntime import shim
+
+            write_id_maps(pid, plan.uid_mappings, plan.gid_mappings)
+            mgr.apply(pid)
+            shim.send_go(sock)
+            rec = shim.read_record(sock)
+            if rec is not None and rec.step == shim.Step.HOOKS:
+                self.store.save(state)
+                self._run_create_hooks(state, pid)
+                shim.send_go(sock)
+                rec = shim.read_record(sock)
+        except OSError as e:
+            raise ContainerError(f"unable to start container process: {e.strerror or e}") from e
+        if rec is None or rec.step != shim.Step.READY or rec.errno:
+            raise self._child_failure(plan, rec, pid)
+        state.creating_pid = 0
+        state.creating_start = None
+        self.store.save(state)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, pid)
+        return Created(state, sock, pidfd, plan)
+
+    def _spawn(self, plan: ChildPlan, seccomp: Any,
+               undo: list[Callable[[], None]]) -> tuple[int, int, int]:
+        from pyruntime import shim
+
+        join_fds: list[int] = []
+        pidns_fd = -1
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent_fd, child_fd = parent_sock.detach(), child_sock.detach()
+        try:
+            for kind, path in plan.join_namespaces:
+                join_fds.append(_open_namespace(kind, path))
+            if plan.pidns_path:
+                pidns_fd = _open_namespace("pid", plan.pidns_path)
+            packed, _keep = shim.pack_plan(plan, child_fd, join_fds, pidns_fd, seccomp)
+            pid, pidfd = shim.spawn(packed)
+        except BaseException:
+            os.close(parent_fd)
+            raise
+        finally:
+            os.close(child_fd)
+            for fd in join_fds + ([pidns_fd] if pidns_fd >= 0 else []):
+                os.close(fd)
+
+        def kill_child() -> None:
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _reap(pid)
+            os.close(pidfd)
+            os.close(parent_fd)
+
+        undo.append(kill_child)
+        return pid, pidfd, parent_fd
+
+    def _child_failure(self, plan: ChildPlan, rec: Any, pid: int) -> ContainerError:
+        from pyruntime.failure import describe
+
+        if rec is None or rec.step == rec.step.READY:
+            _, status = _reap(pid)
+            how = ""
+            if status is not None:
+                code = os.waitstatus_to_exitcode(status)
+                how = f" (exit status {code})" if code >= 0 else f" (signal {-code})"
+            return ContainerError(f"unable to start container process: init exited{how}")
+        return describe(plan, rec)
+
+    def _run_create_hooks(self, state: State, pid: int) -> None:
+        from pyruntime.hooks import run_hooks
+
+        doc = oci_state(state, "creating")
+        for kind in ("prestart", "createRuntime"):
+            run_hooks(state.hooks, kind, doc, cwd=state.bundle)
+        run_hooks(state.hooks, "createContainer", doc, cwd=state.bundle, in_pid=pid,
+                  nstypes=_namespace_flags(state))
+
+    # ------------------------------------------------------------------ start
+
+    def start(self, container_id: str) -> State:
+        """Let a created container's init exec the user process.
+
+        Raises:
+            StateError: the container is not in the created state.
+            HookError: a startContainer hook failed (the container is then stopped).
+        """
+        with self.store.lock(container_id):
+            state = self.store.load(container_id)
+            status = self.store.status(state)
+            if status != "created":
+                raise StateError({
+                    "stopped": "cannot start a container that has stopped",
+                    "running": "cannot start an already running container",
+                    "paused": "cannot start a paused container",
+                }.get(status, f"cannot start a container in the {status} state"))
+            self._start_locked(state)
+        return state
+
+    def _start_locked(self, state: State) -> None:
+        from pyruntime.hooks import run_hooks
+
+        fifo = self.store.fifo_path(state.id)
+        if state.hooks.get("startContainer"):
+            try:
+                run_hooks(state.hooks, "startContainer", oci_state(state, "created"),
+                          cwd=state.bundle, in_pid=state.pid, nstypes=_namespace_flags(state))
+            except ContainerError:
+                self._kill_init(state, signal.SIGKILL)
+                raise
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                raise StateError("cannot start a container that has stopped") from None
+            raise StateError(f"open exec fifo {fifo}: {os.strerror(e.errno or 0)}") from e
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+        os.unlink(fifo)
+        run_hooks(state.hooks, "poststart", oci_state(state, "running"), cwd=state.bundle,
+                  warn_only=True)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, container_id: str, bundle: str, opts: CreateOptions | None = None, *,
+            detach: bool = False, keep: bool = False) -> int:
+        """create + start; without detach, wait and delete, returning the exit code.
+
+        Raises:
+            ContainerError: create or start failed (nothing is left behind).
+        """
+        created = self.create(container_id, bundle, opts, keep_sync=True)
+        state = created.state
+        try:
+            with self.store.lock(container_id):
+                self._start_locked(state)
+            from pyruntime import shim
+
+            failure = shim.read_record(created.sock)  # EOF: the init exec'd
+        except BaseException:
+            os.close(created.sock)
+            os.close(created.pidfd)
+            self.delete(container_id, force=True)
+            raise
+        os.close(created.sock)
+        if failure is not None:
+            from pyruntime.failure import describe
+
+            os.close(created.pidfd)
+            self.delete(container_id, force=True)
+            raise describe(created.plan, failure)
+        if detach:
+            os.close(created.pidfd)
+            return 0
+        code = _wait_forwarding(state.pid, created.pidfd)
+        os.close(created.pidfd)
+        if not keep:
+            self.delete(container_id, force=True)
+        return code
+
+    # ------------------------------------------------------------------ state, list
+
+    def state(self, container_id: str) -> tuple[State, str]:
+        """(state, status) of one container.
+
+        Raises:
+            NotExistError: no such container.
+        """
+        state = self.store.load(container_id)
+        return state, self.store.status(state)
+
+    def list(self) -> list[tuple[State, str]]:
+        """Every container under the root, skipping unreadable ones."""
+        out = []
+        for cid in self.store.ids():
+            try:
+                out.append(self.state(cid))
+            except ContainerError:
+                continue
+        return out
+
+    # ------------------------------------------------------------------ kill
+
+    def kill(self, container_id: str, sig: int, *, all_processes: bool = False) -> None:
+        """Send a signal to the init (or, with all_processes, to every process in the cgroup).
+
+        Raises:
+            NotRunningError: the container is stopped (not raised with all_processes: runc).
+        """
+        state = self.store.load(container_id)
+        status = self.store.status(state)
+        if status == "stopped":
+            if all_processes:
+                return
+            raise NotRunningError()
+        if all_processes:
+            mgr = _open_cgroup(state)
+            for pid in mgr.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            return
+        if not self._kill_init(state, sig):
+            raise NotRunningError()
+
+    def _kill_init(self, state: State, sig: int) -> bool:
+        from pyruntime.host import signal_pid
+
+        return signal_pid(state.pid, state.start_time, sig)
+
+    # ------------------------------------------------------------------ delete
+
+    def delete(self, container_id: str, *, force: bool = False) -> None:
+        """Remove a container: its init (with force, or when only created), cgroup and state.
+
+        Raises:
+            NotExistError: no such container (not with force: runc exits 0).
+            StateError: the container is running and force is not given.
+        """
+        try:
+            lock = self.store.lock(container_id)
+        except NotExistError:
+            if force:
+                return
+            raise
+        with lock:
+            try:
+                state = self.store.load(container_id)
+            except NotExistError:
+                self.store.remove(container_id)
+                if force:
+                    return
+                raise
+            except StateError:
+                if not force:
+                    raise
+                log.warning("removing container %s with a damaged state file", container_id)
+                self.store.remove(container_id)
+                return
+            status = self.store.status(state)
+            if status in ("running", "paused", "creating") and not force:
+                raise StateError(f"cannot delete container {container_id} that is not stopped: "
+                                 f"{status}")
+            self._destroy(state, status)
+        self.store.remove(container_id)
+        from pyruntime.hooks import run_hooks
+
+        run_hooks(state.hooks, "poststop", oci_state(state, "stopped"), cwd=state.bundle,
+                  warn_only=True)
+
+    def _destroy(self, state: State, status: str) -> None:
+        from pyruntime.host import open_pidfd
+
+        mgr = None
+        if state.cgroup_path is not None:
+            try:
+                mgr = _open_cgroup(state)
+            except ContainerError:
+                mgr = None
+        if status != "stopped":
+            if status == "paused" and mgr is not None:
+                mgr.thaw()
+            fd = open_pidfd(state.pid, state.start_time) if state.pid > 0 else None
+            if fd is not None:
+                try:
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                _wait_gone(fd, 5.0)
+                os.close(fd)
+        if mgr is not None:
+            try:
+                if mgr.pids():
+                    mgr.signal_all(signal.SIGKILL)
+            except ContainerError:
+                pass
+            mgr.destroy()
+
+
+def _freezer_file(mgr: Any) -> str | None:
+    paths = mgr.joinable_paths()
+    if mgr.version == 1:
+        base = paths.get("freezer")
+        return os.path.join(base, "freezer.state") if base else None
+    base = paths.get("")
+    return os.path.join(base, "cgroup.freeze") if base else None
+
+
+def _open_namespace(kind: str, path: str) -> int:
+    """Open a namespace file and check it is of the expected type (NS_GET_NSTYPE)."""
+    import fcntl
+
+    from pyruntime.plan import Flags
+    from pyruntime.spec.constants import NAMESPACES
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise StateError(f"open {kind} namespace {path}: {os.strerror(e.errno or 0).lower()}") from e
+    try:
+        nstype = fcntl.ioctl(fd, 0xB703)  # NS_GET_NSTYPE
+    except OSError as e:
+        os.close(fd)
+        raise StateError(f"{path} is not a namespace file") from e
+    if nstype != Flags.get(NAMESPACES[kind][0]):
+        os.close(fd)
+        raise StateError(f"{path} is not a {kind} namespace")
+    return fd
+
+
+def _reap(pid: int) -> tuple[int, int | None]:
+    try:
+        return os.waitpid(pid, 0)
+    except ChildProcessError:
+        return pid, None
+
+
+def _wait_gone(pidfd: int, timeout: float) -> bool:
+    ready, _, _ = select.select([pidfd], [], [], timeout)
+    return bool(ready)
+
+
+def _run_undo(undo: list[Callable[[], None]]) -> None:
+    for action in reversed(undo):
+        try:
+            action()
+        except Exception as e:  # cleanup must go on
+            log.debug("cleanup step failed: %s", e)
+
+
+FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+
+def _wait_forwarding(pid: int, pidfd: int) -> int:
+    """Wait for our child init, forwarding signals to it; returns runc's exit code."""
+    def forward(sig: int, _frame: Any) -> None:
+        try:
+            signal.pidfd_send_signal(pidfd, sig)
+        except ProcessLookupError:
+            pass
+
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 0
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
+
+
+def wait_exit(pidfd: int, timeout: float | None = None) -> bool:
+    """Wait until the process behind pidfd exits (any process, not only children)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([pidfd], [], [], left)
+        if ready:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
+__all__ = ["CreateOptions", "Created", "Runtime", "ChildSetupError", "NotExistError"]

@@ -1,0 +1,126 @@
+"""OCI hooks: run with the container state on stdin, a timeout, and the spec's failure rules.
+
+Owns: executing hooks (in the host's namespaces, or in the container's through the shim)
+and reporting their failures.
+Must not touch: state files, cgroups.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import subprocess
+import time
+from typing import Any, Mapping, Sequence
+
+from pyruntime.errors import HookError
+
+log = logging.getLogger(__name__)
+
+
+def _wait_pidfd(pid: int, pidfd: int, timeout: float | None) -> int | None:
+    """Wait for a child through its pidfd; returns the wait status, None on timeout."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([pidfd], [], [], left)
+        if ready:
+            _, status = os.waitpid(pid, 0)
+            return status
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+
+
+def _describe(hook: Mapping[str, Any], kind: str) -> str:
+    return f"{kind} hook {hook.get('path')}"
+
+
+def run_hook(hook: Mapping[str, Any], kind: str, state: Mapping[str, Any], *, cwd: str,
+             in_pid: int | None = None, nstypes: int = 0) -> None:
+    """Run one hook; raise HookError if it fails, is killed or times out.
+
+    With in_pid the hook runs in the namespaces `nstypes` of that process (createContainer,
+    startContainer); otherwise in the runtime's namespaces, with cwd the bundle.
+
+    Raises:
+        HookError: non-zero exit, signal, timeout, or the program could not be started.
+    """
+    path = str(hook.get("path", ""))
+    args = [str(a) for a in (hook.get("args") or [path])]
+    env = [str(e) for e in (hook.get("env") or [])]
+    timeout = hook.get("timeout")
+    data = json.dumps(state).encode()
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    in_r, in_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        if in_pid is None:
+            proc = subprocess.Popen(
+                args, executable=path, stdin=in_r, stdout=out_w, stderr=out_w, cwd=cwd,
+                env=dict(e.split("=", 1) for e in env if "=" in e), close_fds=True)
+            pid, pidfd = proc.pid, os.pidfd_open(proc.pid)
+        else:
+            from pyruntime import shim
+
+            pid, pidfd = shim.spawn_in_namespaces(in_pid, nstypes, path, args, env,
+                                                  in_r, out_w, out_w)
+    except OSError as e:
+        for fd in (out_r, out_w, in_r, in_w):
+            os.close(fd)
+        raise HookError(f"{_describe(hook, kind)}: {os.strerror(e.errno or 0).lower()}") from e
+    os.close(in_r)
+    os.close(out_w)
+    try:
+        try:
+            os.write(in_w, data)
+        except BrokenPipeError:
+            pass
+        os.close(in_w)
+        status = _wait_pidfd(pid, pidfd, None if timeout is None else float(timeout))
+        if status is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise HookError(f"{_describe(hook, kind)}: timed out after {timeout}s")
+        output = _drain(out_r)
+    finally:
+        os.close(pidfd)
+        os.close(out_r)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        what = f"exit status {code}" if code > 0 else f"signal {-code}"
+        tail = f": {output}" if output else ""
+        raise HookError(f"{_describe(hook, kind)} failed: {what}{tail}")
+
+
+def _drain(fd: int) -> str:
+    os.set_blocking(fd, False)
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
+    return b"".join(chunks).decode(errors="replace").strip().replace("\n", " ")[:500]
+
+
+def run_hooks(hooks: Mapping[str, Sequence[Mapping[str, Any]]], kind: str,
+              state: Mapping[str, Any], *, cwd: str, in_pid: int | None = None,
+              nstypes: int = 0, warn_only: bool = False) -> None:
+    """Run every hook of one kind in order.
+
+    With warn_only (poststart, poststop) a failure is logged and the rest still run.
+
+    Raises:
+        HookError: the first failing hook, unless warn_only.
+    """
+    for hook in hooks.get(kind) or []:
+        try:
+            run_hook(hook, kind, state, cwd=cwd, in_pid=in_pid, nstypes=nstypes)
+        except HookError as e:
+            if not warn_only:
+                raise
+            log.warning("%s", e)

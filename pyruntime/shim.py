@@ -1,0 +1,278 @@
+"""The only importer of the compiled C shim: packs a ChildPlan and decodes child records.
+
+Owns: the translation between Python data and the C structs of csrc/pyrt.h, the spawn call,
+and turning a child's (step, errno, index) record into a ChildSetupError with a clear text.
+Must not touch: policy (the plan decides), state or cgroups.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from pyruntime._shim import ffi, lib
+from pyruntime.errors import ChildSetupError
+from pyruntime.plan import ChildPlan
+
+RECORD = struct.Struct("=IiIi")
+
+OP_KINDS = {
+    "MKDIR": lib.PYRT_OP_MKDIR, "MKFILE": lib.PYRT_OP_MKFILE, "MOUNT": lib.PYRT_OP_MOUNT,
+    "BIND": lib.PYRT_OP_BIND, "REMOUNT": lib.PYRT_OP_REMOUNT,
+    "PROPAGATE": lib.PYRT_OP_PROPAGATE, "SETATTR": lib.PYRT_OP_SETATTR,
+    "MKNOD": lib.PYRT_OP_MKNOD, "SYMLINK": lib.PYRT_OP_SYMLINK, "MASK": lib.PYRT_OP_MASK,
+    "READONLY": lib.PYRT_OP_READONLY, "SYSCTL": lib.PYRT_OP_SYSCTL, "CHMOD": lib.PYRT_OP_CHMOD,
+}
+
+
+class Step(enum.IntEnum):
+    """Mirror of enum pyrt_step (checked against the compiled values in tests)."""
+
+    READY = 0
+    HOOKS = 1
+    SYNC = 2
+    SETNS = 3
+    UNSHARE = 4
+    TIMENS = 5
+    AFFINITY = 6
+    OOM_SCORE = 7
+    ROOT_PROPAGATION = 8
+    ROOTFS = 9
+    OP = 10
+    FIFO = 11
+    HOSTNAME = 12
+    DOMAINNAME = 13
+    PIVOT = 14
+    ROOT_READONLY = 15
+    CONSOLE = 16
+    RLIMIT = 17
+    PERSONALITY = 18
+    SCHEDULER = 19
+    IOPRIO = 20
+    CAPBSET = 21
+    SETGROUPS = 22
+    SETGID = 23
+    SETUID = 24
+    CAPSET = 25
+    AMBIENT = 26
+    NO_NEW_PRIVS = 27
+    CWD = 28
+    EXEC_LOOKUP = 29
+    SECCOMP = 30
+    WAIT_START = 31
+    FDS = 32
+    EXEC = 33
+    CLONE = 34
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One message from the child."""
+
+    errno: int
+    step: Step
+    index: int
+
+
+@dataclass(slots=True)
+class Spawned:
+    """A cloned child: its pid, a pidfd, and our end of the sync socket."""
+
+    pid: int
+    pidfd: int
+    sock: int
+
+
+class _Packer:
+    """Holds every cffi allocation alive for as long as the plan struct is in use."""
+
+    def __init__(self) -> None:
+        self.keep: list[Any] = []
+
+    def str(self, value: str | None) -> Any:
+        if value is None:
+            return ffi.NULL
+        buf = ffi.new("char[]", os.fsencode(value))
+        self.keep.append(buf)
+        return buf
+
+    def bytes(self, value: bytes | None) -> Any:
+        if value is None:
+            return ffi.NULL
+        buf = ffi.new("unsigned char[]", value)
+        self.keep.append(buf)
+        return buf
+
+    def strv(self, values: tuple[str, ...]) -> Any:
+        arr = ffi.new("char *[]", len(values) + 1)
+        for i, v in enumerate(values):
+            arr[i] = self.str(v)
+        arr[len(values)] = ffi.NULL
+        self.keep.append(arr)
+        return arr
+
+
+def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
+              seccomp: Any = None, console_fd: int = -1) -> tuple[Any, _Packer]:
+    """Build a `struct pyrt_plan` for plan; returns it with the owner of its memory."""
+    pk = _Packer()
+    p = ffi.new("struct pyrt_plan *")
+    p.clone_flags = plan.clone_flags
+    p.unshare_flags = plan.unshare_flags
+    for i, (fd, (kind, _path)) in enumerate(zip(join_fds, plan.join_namespaces)):
+        from pyruntime.plan import Flags
+        from pyruntime.spec.constants import NAMESPACES
+
+        p.join_fds[i] = fd
+        p.join_types[i] = Flags.get(NAMESPACES[kind][0])
+    p.n_join = len(join_fds)
+    p.pidns_fd = pidns_fd
+    p.timens_offsets = pk.str(plan.timens_offsets)
+    p.sync_fd = sync_fd
+    p.want_hooks = int(plan.want_hooks)
+    p.rootfs = pk.str(plan.rootfs)
+    p.rootfs_parent_mount = pk.str(plan.rootfs_parent_mount)
+    p.root_propagation = plan.root_propagation
+    p.rootfs_propagation = plan.rootfs_propagation
+    p.root_readonly = int(plan.root_readonly)
+    p.no_pivot = int(plan.no_pivot)
+    ops = ffi.new("struct pyrt_op[]", max(len(plan.ops), 1))
+    pk.keep.append(ops)
+    for i, op in enumerate(plan.ops):
+        o = ops[i]
+        o.kind = OP_KINDS[op.kind]
+        o.options = lib.PYRT_OPT_OPTIONAL if op.optional else 0
+        o.path = pk.str(op.path)
+        o.source = pk.str(op.source)
+        o.fstype = pk.str(op.fstype)
+        o.data = pk.str(op.data)
+        o.mflags = op.mflags
+        o.attr_set = op.attr_set
+        o.attr_clr = op.attr_clr
+        o.propagation = op.propagation
+        o.mode = op.mode
+        o.dev = op.dev
+        o.uid = op.uid
+        o.gid = op.gid
+    p.ops = ops
+    p.n_ops = len(plan.ops)
+    p.fifo_path = pk.str(plan.fifo_path)
+    p.hostname = pk.str(plan.hostname)
+    p.domainname = pk.str(plan.domainname)
+    p.oom_score_adj = pk.str(None if plan.oom_score_adj is None else str(plan.oom_score_adj))
+    p.cpu_initial = pk.bytes(plan.cpu_initial)
+    p.cpu_final = pk.bytes(plan.cpu_final)
+    p.cpu_set_size = len(plan.cpu_initial or plan.cpu_final or b"")
+    rl = ffi.new("struct pyrt_rlimit[]", max(len(plan.rlimits), 1))
+    pk.keep.append(rl)
+    for i, (res, soft, hard) in enumerate(plan.rlimits):
+        rl[i].resource = res
+        rl[i].soft = soft
+        rl[i].hard = hard
+    p.rlimits = rl
+    p.n_rlimits = len(plan.rlimits)
+    p.personality = -1 if plan.personality is None else plan.personality
+    p.sched_attr = pk.bytes(plan.sched_attr)
+    p.sched_attr_size = len(plan.sched_attr or b"")
+    p.ioprio = -1 if plan.ioprio is None else plan.ioprio
+    p.set_user = int(plan.set_user)
+    p.uid = plan.uid
+    p.gid = plan.gid
+    groups = ffi.new("unsigned int[]", list(plan.groups) or [0])
+    pk.keep.append(groups)
+    p.groups = groups
+    p.n_groups = len(plan.groups)
+    p.set_groups = int(plan.set_groups)
+    p.umask = plan.umask
+    if plan.caps is not None:
+        p.set_caps = 1
+        p.cap_bounding = plan.caps.bounding
+        p.cap_effective = plan.caps.effective
+        p.cap_permitted = plan.caps.permitted
+        p.cap_inheritable = plan.caps.inheritable
+        p.cap_ambient = plan.caps.ambient
+    p.last_cap = plan.last_cap
+    p.no_new_privs = int(plan.no_new_privs)
+    if seccomp is not None:
+        p.seccomp_bpf = pk.bytes(seccomp.bpf)
+        p.seccomp_len = seccomp.length
+        p.seccomp_flags = seccomp.flags
+    p.cwd = pk.str(plan.cwd)
+    cands = ffi.new("const char *[]", len(plan.exec_candidates))
+    for i, c in enumerate(plan.exec_candidates):
+        cands[i] = pk.str(c)
+    pk.keep.append(cands)
+    p.exec_candidates = cands
+    p.n_candidates = len(plan.exec_candidates)
+    p.argv = pk.strv(plan.argv)
+    p.envp = pk.strv(plan.env)
+    p.keep_fds = plan.keep_fds
+    p.console_fd = console_fd
+    return p, pk
+
+
+def spawn(packed: Any) -> tuple[int, int]:
+    """Clone the container's init from a packed plan; returns (pid, pidfd).
+
+    Raises:
+        ChildSetupError: clone3 failed.
+    """
+    pidfd = ffi.new("int *", -1)
+    pid = lib.pyrt_spawn(packed, pidfd)
+    if pid < 0:
+        raise ChildSetupError("clone", -pid, "", f"clone: {os.strerror(-pid).lower()}")
+    os.set_inheritable(pidfd[0], False)
+    return pid, pidfd[0]
+
+
+def spawn_in_namespaces(pid: int, nstypes: int, path: str, argv: list[str], env: list[str],
+                        stdin: int, stdout: int, stderr: int) -> tuple[int, int]:
+    """Run a program in namespaces of `pid` (non-dumpable while it joins); returns (pid, pidfd).
+
+    Raises:
+        OSError: the clone or pidfd_open failed.
+    """
+    pk = _Packer()
+    pidfd = ffi.new("int *", -1)
+    child = lib.pyrt_spawn_in_ns(pid, nstypes, pk.str(path), pk.strv(tuple(argv)),
+                                 pk.strv(tuple(env)), stdin, stdout, stderr, pidfd)
+    if child < 0:
+        raise OSError(-child, os.strerror(-child))
+    return child, pidfd[0]
+
+
+def read_record(sock: int) -> Record | None:
+    """Next record from the child, or None at EOF (the child exec'd or died)."""
+    while True:
+        try:
+            data = os.read(sock, RECORD.size)
+        except InterruptedError:
+            continue
+        break
+    if not data:
+        return None
+    if len(data) != RECORD.size:
+        raise ChildSetupError("sync", 71, "", "sync: short record from the container's init")
+    abi, err, step, index = RECORD.unpack(data)
+    if abi != lib.PYRT_ABI:
+        raise ChildSetupError("sync", 71, "", f"sync: child ABI {abi} != {lib.PYRT_ABI}")
+    try:
+        kind = Step(step)
+    except ValueError:
+        kind = Step.SYNC
+    return Record(err, kind, index)
+
+
+def send_go(sock: int) -> None:
+    """Let the child go on to its next stage."""
+    os.write(sock, b"G")
+
+
+def set_dumpable(on: bool) -> None:
+    """prctl(PR_SET_DUMPABLE) for the calling process."""
+    rc = lib.pyrt_set_dumpable(1 if on else 0)
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))

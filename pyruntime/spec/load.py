@@ -1,0 +1,56 @@
+"""Read a bundle's config.json and validate it.
+
+Owns: locating and parsing config.json, running the fast validator and the semantic checks.
+Must not touch: the kernel (besides reading the file); never imports jsonschema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pyruntime.errors import SpecError
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    """json.loads with a one-line error naming the file.
+
+    Raises:
+        SpecError: not valid JSON.
+    """
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise SpecError("", f"{what}: invalid JSON: {e}") from None
+
+
+def load_config(bundle: str) -> dict[str, Any]:
+    """Parse and validate `<bundle>/config.json`.
+
+    Raises:
+        SpecError: missing, unreadable or invalid.
+    """
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise SpecError("", f"JSON specification file {path} not found") from None
+    except OSError as e:
+        raise SpecError("", f"read {path}: {os.strerror(e.errno or 0).lower()}") from None
+    doc = parse_json(data, path)
+    validate_document(doc)
+    return doc  # type: ignore[no-any-return]
+
+
+def validate_document(doc: Any) -> None:
+    """Schema validation plus the checks runc makes beyond the schema.
+
+    Raises:
+        SpecError: the first problem found, with its JSON path.
+    """
+    from pyruntime.spec.validate import check_semantics, validate_config
+
+    validate_config(doc)
+    check_semantics(doc)

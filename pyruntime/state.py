@@ -1,0 +1,280 @@
+"""The state directory: `<root>/<id>/{state.json, exec.fifo, .lock}`.
+
+Owns: container id validation, the per-container lock, atomic reads and writes of
+state.json, and computing a container's status from what the kernel shows.
+Must not touch: spawning processes, cgroup configuration, hooks.
+
+The status is never stored: it is derived every time from the init's pid and start time
+(no PID reuse), the presence of exec.fifo (created) and the freezer file (paused).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyruntime.errors import NotExistError, StateError
+from pyruntime.host import is_alive
+
+DEFAULT_ROOT = "/run/pyruntime"
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,249}\Z")
+STATE_FILE = "state.json"
+FIFO_FILE = "exec.fifo"
+LOCK_FILE = ".lock"
+
+
+def validate_id(container_id: str) -> None:
+    """Raise StateError unless the id is safe to use as a directory name.
+
+    Raises:
+        StateError: empty, too long, or with characters outside [A-Za-z0-9_.+-].
+    """
+    if not container_id:
+        raise StateError("container id cannot be empty")
+    if not ID_RE.match(container_id):
+        raise StateError(f"invalid container id format: {container_id!r}")
+
+
+def now_rfc3339() -> str:
+    """The current UTC time in RFC 3339 with nanoseconds, as Go prints it."""
+    ns = _dt.datetime.now(_dt.timezone.utc)
+    return ns.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns.microsecond:06d}000Z"
+
+
+@dataclass(slots=True)
+class State:
+    """What state.json holds about one container."""
+
+    id: str
+    bundle: str
+    rootfs: str
+    created: str
+    pid: int = 0
+    start_time: int | None = None
+    oci_version: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    owner: str = ""
+    creating_pid: int = 0
+    creating_start: int | None = None
+    cgroup_path: str | None = None
+    cgroup_root: str = "/sys/fs/cgroup"
+    freezer_file: str | None = None
+    systemd: bool = False
+    hooks: dict[str, Any] = field(default_factory=dict)
+    namespaces: list[dict[str, str]] = field(default_factory=list)
+    config_process: dict[str, Any] = field(default_factory=dict)
+    started: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The on-disk form."""
+        return {
+            "ociVersion": self.oci_version, "id": self.id, "pid": self.pid,
+            "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created,
+            "owner": self.owner, "annotations": self.annotations,
+            "pyruntime": {
+                "start_time": self.start_time, "creating_pid": self.creating_pid,
+                "creating_start": self.creating_start, "cgroup_path": self.cgroup_path,
+                "cgroup_root": self.cgroup_root, "freezer_file": self.freezer_file,
+                "systemd": self.systemd, "hooks": self.hooks, "namespaces": self.namespaces,
+                "process": self.config_process, "started": self.started,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> State:
+        """Parse the on-disk form.
+
+        Raises:
+            KeyError, TypeError, ValueError: the document is damaged.
+        """
+        ext = doc.get("pyruntime") or {}
+        return cls(
+            id=str(doc["id"]), bundle=str(doc["bundle"]), rootfs=str(doc["rootfs"]),
+            created=str(doc["created"]), pid=int(doc.get("pid") or 0),
+            start_time=ext.get("start_time"), oci_version=str(doc.get("ociVersion", "")),
+            annotations=dict(doc.get("annotations") or {}), owner=str(doc.get("owner", "")),
+            creating_pid=int(ext.get("creating_pid") or 0),
+            creating_start=ext.get("creating_start"), cgroup_path=ext.get("cgroup_path"),
+            cgroup_root=str(ext.get("cgroup_root") or "/sys/fs/cgroup"),
+            freezer_file=ext.get("freezer_file"), systemd=bool(ext.get("systemd")),
+            hooks=dict(ext.get("hooks") or {}), namespaces=list(ext.get("namespaces") or []),
+            config_process=dict(ext.get("process") or {}), started=bool(ext.get("started")),
+        )
+
+
+class StateStore:
+    """The state directories under one --root."""
+
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = root
+
+    def dir(self, container_id: str) -> str:
+        """The state directory of an id (validated first)."""
+        validate_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    def fifo_path(self, container_id: str) -> str:
+        """Path of the exec fifo of a container."""
+        return os.path.join(self.dir(container_id), FIFO_FILE)
+
+    def ids(self) -> list[str]:
+        """Ids of every container directory with a state file (foreign entries skipped)."""
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        return [n for n in names
+                if ID_RE.match(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+
+    def make(self, container_id: str) -> Lock:
+        """Create the directory of a new container and return its lock, held.
+
+        Raises:
+            StateError: the id is taken or the root is unusable.
+        """
+        path = self.dir(container_id)
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise StateError(f"container with id exists: {container_id}") from None
+        except OSError as e:
+            raise StateError(f"create state directory {path}: {os.strerror(e.errno or 0)}") from e
+        return Lock.acquire(path, create=True)
+
+    def lock(self, container_id: str) -> Lock:
+        """Hold the lock of an existing container.
+
+        Raises:
+            NotExistError: no such container.
+        """
+        path = self.dir(container_id)
+        try:
+            return Lock.acquire(path, create=False)
+        except FileNotFoundError:
+            raise NotExistError(container_id) from None
+
+    def load(self, container_id: str) -> State:
+        """Read state.json.
+
+        Raises:
+            NotExistError: no such container (or it is being created with no state yet).
+            StateError: the state file is damaged.
+        """
+        path = os.path.join(self.dir(container_id), STATE_FILE)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotExistError(container_id) from None
+        except NotADirectoryError:
+            raise NotExistError(container_id) from None
+        try:
+            return State.from_json(json.loads(data))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise StateError(f"container {container_id}: state file {path} is damaged") from e
+
+    def save(self, state: State) -> None:
+        """Write state.json atomically (temp file, fsync, rename)."""
+        directory = self.dir(state.id)
+        tmp = os.path.join(directory, f".{STATE_FILE}.tmp")
+        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(directory, STATE_FILE))
+
+    def remove(self, container_id: str) -> None:
+        """Delete the state directory (lock file last, so waiters see it vanish)."""
+        path = self.dir(container_id)
+        for name in (STATE_FILE, FIFO_FILE, f".{STATE_FILE}.tmp"):
+            try:
+                os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(path, ignore_errors=True)
+
+    def status(self, state: State) -> str:
+        """The container's status, computed from the kernel's view.
+
+        creating: `create` is still running; created: init waits on exec.fifo;
+        paused: the freezer says so; running; stopped: the init is gone (or was reused).
+        """
+        if state.pid <= 0:
+            if state.creating_pid and is_alive(state.creating_pid, state.creating_start):
+                return "creating"
+            return "stopped"
+        if not is_alive(state.pid, state.start_time):
+            return "stopped"
+        if os.path.exists(os.path.join(self.dir(state.id), FIFO_FILE)):
+            return "created"
+        if state.freezer_file and _is_frozen(state.freezer_file):
+            return "paused"
+        return "running"
+
+
+def _is_frozen(path: str) -> bool:
+    try:
+        with open(path) as f:
+            value = f.read().strip()
+    except OSError:
+        return False
+    return value in ("FROZEN", "FREEZING", "1")
+
+
+class Lock:
+    """An flock on `<dir>/.lock`, re-checked after acquisition so a deleted dir is noticed."""
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd = fd
+        self.path = path
+
+    @classmethod
+    def acquire(cls, directory: str, *, create: bool) -> Lock:
+        """Block until the lock is ours.
+
+        Raises:
+            FileNotFoundError: the directory (or its lock) is gone.
+        """
+        path = os.path.join(directory, LOCK_FILE)
+        flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        while True:
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:
+                # a state dir written by another tool without our lock file
+                if create or not os.path.exists(os.path.join(directory, STATE_FILE)):
+                    raise
+                fd = os.open(path, flags | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return cls(fd, path)
+            os.close(fd)
+            if create:
+                raise FileNotFoundError(errno.ENOENT, "state directory vanished", path)
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
