@@ -332,8 +332,12 @@ def parse_probe(out: str) -> dict[str, str]:
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in out.splitlines():
-        if line.startswith(PROBE_MARK + " "):
-            current = sections.setdefault(line[len(PROBE_MARK) + 1:], [])
+        at = line.find(PROBE_MARK + " ")
+        if at >= 0:
+            # A section without a final newline leaves the marker mid-line.
+            if at > 0 and current is not None:
+                current.append(line[:at])
+            current = sections.setdefault(line[at + len(PROBE_MARK) + 1:], [])
             continue
         if current is not None:
             current.append(line)

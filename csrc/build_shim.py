@@ -6,6 +6,7 @@ Must not touch: policy; the plan layout lives in pyrt.h.
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 from cffi import FFI
@@ -69,8 +70,9 @@ def make_ffi() -> FFI:
         "pyruntime._shim",
         '#ifndef _GNU_SOURCE\n#define _GNU_SOURCE\n#endif\n#include <sched.h>\n#include <sys/mount.h>\n'
         '#include <linux/mount.h>\n#include <sys/stat.h>\n#include <stdint.h>\n#include "pyrt.h"\n',
-        sources=[str(HERE / "pyrt.c")],
-        include_dirs=[str(HERE)],
+        # setuptools wants paths relative to setup.py
+        sources=[os.path.relpath(HERE / "pyrt.c")],
+        include_dirs=[os.path.relpath(HERE)],
         extra_compile_args=["-Wall", "-Wextra", "-Werror", "-O2", "-std=gnu11"],
     )
     return ffi

@@ -172,7 +172,7 @@ class Runtime:
         fifo = self.store.fifo_path(container_id)
         os.mkfifo(fifo, 0o600)
 
-        cg_dirs = mgr.joinable_paths() if mgr.version == 1 else {}
+        cg_dirs = _mount_names(mgr.joinable_paths(), state.cgroup_root) if mgr.version == 1 else {}
         facts = gather_facts(rootfs, cg_dirs, None if mgr.version == 1 else
                              mgr.joinable_paths().get(""))
         from pyruntime.plan import LaunchOptions, build_plan
@@ -471,6 +471,16 @@ class Runtime:
             except ContainerError:
                 pass
             mgr.destroy()
+
+
+def _mount_names(paths: dict[str, str], cgroup_root: str) -> dict[str, str]:
+    """{host mount dir name (cpu, systemd, unified...): the container's dir in it}."""
+    out = {}
+    for directory in paths.values():
+        name = os.path.relpath(directory, cgroup_root).split("/")[0]
+        if name and name != "..":
+            out[name] = directory
+    return out
 
 
 def _freezer_file(mgr: Any) -> str | None:

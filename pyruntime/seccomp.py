@@ -2,20 +2,20 @@
 
 Owns: the mapping of runtime-spec seccomp names (actions, operators, architectures, flags) to
 libseccomp, the validation of the profile with precise JSON paths, the export of the BPF
-program, and the seccomp part of the ``features`` document.
-Must not touch: loading the filter (the C child does that with seccomp(2) as its last step),
-the notify listener socket, or anything in the container. No BPF is written by hand here:
-libseccomp generates every instruction.
+program, an optional on-disk cache of compiled programs, and the seccomp part of the
+``features`` document.
+Must not touch: loading the filter (the C child does that with seccomp(2)), the notify
+listener socket, or anything in the container. No BPF is written by hand here: libseccomp
+generates every instruction.
 
 The compiled libseccomp binding (``pyruntime._libseccomp``) is imported lazily on first use,
-so importing this module costs nothing on paths that have no seccomp profile.
+so paths without a seccomp profile never load libseccomp.
 """
 
 from __future__ import annotations
 
 import errno as errno_mod
 import functools
-import hashlib
 import importlib
 import json
 import logging
@@ -25,7 +25,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyruntime.errors import SpecError
 
@@ -122,16 +122,14 @@ class CompiledFilter:
     before_privilege_drop: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Arg:
-    index: int
+class _Arg(NamedTuple):
+    arg: int
     op: str
     value: int
     value_two: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Rule:
+class _Rule(NamedTuple):
     path: str  # JSON path of the syscalls[] entry, for error messages
     names: tuple[str, ...]
     action: str
@@ -148,8 +146,11 @@ def _binding() -> ModuleType:
         raise SpecError(ROOT_PATH, f"seccomp is not supported by this build: {e}") from e
 
 
-def _is_uint(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _uint(value: object, limit: int) -> int | None:
+    """Return ``value`` if it is an integer in 0..limit (bools excluded), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit:
+        return value
+    return None
 
 
 def _check_errno_ret(value: object, action: str, path: str) -> int | None:
@@ -158,16 +159,15 @@ def _check_errno_ret(value: object, action: str, path: str) -> int | None:
         return None
     if action not in ERRNO_ACTIONS:
         raise SpecError(path, f"{action} does not take an errno return code")
-    if not _is_uint(value) or value > MAX_RET_DATA:  # type: ignore[operator]
-        raise SpecError(path, f"errno return code must be an integer 0..{MAX_RET_DATA}, got {value!r}")
-    assert isinstance(value, int)
-    return value
+    code = _uint(value, MAX_RET_DATA)
+    if code is None:
+        raise SpecError(path, f"errno return code must be 0..{MAX_RET_DATA}, got {value!r}")
+    return code
 
 
 def _check_action(value: object, path: str) -> str:
-    if value not in ACTIONS:
+    if not isinstance(value, str) or value not in ACTIONS:
         raise SpecError(path, f"unknown action {value!r}")
-    assert isinstance(value, str)
     return value
 
 
@@ -181,16 +181,20 @@ def _parse_args(raw: object, path: str) -> tuple[_Arg, ...]:
         ipath = f"{path}[{i}]"
         if not isinstance(item, Mapping):
             raise SpecError(ipath, "must be an object")
-        index, op = item.get("index"), item.get("op")
-        value, value_two = item.get("value"), item.get("valueTwo", 0)
-        if not _is_uint(index) or index >= MAX_ARGS:  # type: ignore[operator]
-            raise SpecError(f"{ipath}.index", f"argument index must be 0..{MAX_ARGS - 1}, got {index!r}")
-        if op not in OPERATORS:
+        index = _uint(item.get("index"), MAX_ARGS - 1)
+        if index is None:
+            got = item.get("index")
+            raise SpecError(f"{ipath}.index", f"must be 0..{MAX_ARGS - 1}, got {got!r}")
+        op = item.get("op")
+        if not isinstance(op, str) or op not in OPERATORS:
             raise SpecError(f"{ipath}.op", f"unknown operator {op!r}")
-        for key, v in (("value", value), ("valueTwo", value_two)):
-            if not _is_uint(v) or v > UINT64_MAX:  # type: ignore[operator]
-                raise SpecError(f"{ipath}.{key}", f"must be a uint64, got {v!r}")
-        args.append(_Arg(index, op, value, value_two))  # type: ignore[arg-type]
+        values = []
+        for key, default in (("value", None), ("valueTwo", 0)):
+            v = _uint(item.get(key, default), UINT64_MAX)
+            if v is None:
+                raise SpecError(f"{ipath}.{key}", f"must be a uint64, got {item.get(key)!r}")
+            values.append(v)
+        args.append(_Arg(index, op, values[0], values[1]))
     return tuple(args)
 
 
@@ -223,8 +227,9 @@ def _parse_flags(raw: object) -> list[str]:
     """Validate ``flags``; absent means runc's default of SPEC_ALLOW when the host allows it."""
     path = f"{ROOT_PATH}.flags"
     if raw is None:
-        # runc: with no "flags" key at all (not even []), skip the speculative store bypass
-        # mitigation, which costs a lot and protects nothing a seccomp profile promises.
+        # As runc: with no "flags" key at all (not even []), ask for SPEC_ALLOW, otherwise
+        # loading any filter makes the kernel force the costly speculative-store-bypass
+        # mitigation on the container (the spec leaves the default to the runtime).
         return [FLAG_SPEC_ALLOW] if FLAG_SPEC_ALLOW in supported_flags() else []
     if not isinstance(raw, Sequence) or isinstance(raw, str):
         raise SpecError(path, "must be an array")
@@ -275,18 +280,19 @@ def _conditions(args: tuple[_Arg, ...]) -> list[tuple[_Arg, ...]]:
     """
     if not args:
         return [()]
-    indexes = [a.index for a in args]
+    indexes = [a.arg for a in args]
     if len(set(indexes)) != len(indexes):
         return [(a,) for a in args]
     return [args]
 
 
 def _add_rule(ffi: Any, lib: Any, ctx: Any, rule: _Rule, act: int, nr: int, name: str) -> None:
-    ops = {op: getattr(lib, op) for op in OPERATORS}
+    """Add one syscall's rule(s) to the filter; a libseccomp refusal becomes a SpecError."""
+    ops = {op: getattr(lib, op) for op in OPERATORS} if rule.args else {}
     for conds in _conditions(rule.args):
         arr = ffi.new("struct scmp_arg_cmp[]", max(len(conds), 1))
         for k, a in enumerate(conds):
-            arr[k].arg = a.index
+            arr[k].arg = a.arg
             arr[k].op = ops[a.op]
             arr[k].datum_a = a.value
             arr[k].datum_b = a.value_two
@@ -340,6 +346,23 @@ def compile_filter(
         hit = _cache_load(cache_dir, key)
         if hit is not None:
             return _finish(seccomp, hit[0], hit[1], no_new_privs)
+    bpf, kernel_flags = _build(_validate(seccomp))
+    if key is not None and cache_dir is not None:
+        _cache_store(cache_dir, key, kernel_flags, bpf)
+    return _finish(seccomp, bpf, kernel_flags, no_new_privs)
+
+
+class _Profile(NamedTuple):
+    default: str
+    default_errno: int | None
+    rules: list[_Rule]
+    flags: list[str]
+    archs: Sequence[object]
+    listener: bool
+
+
+def _validate(seccomp: Mapping[str, Any]) -> _Profile:
+    """Check everything that does not need libseccomp, with the JSON path of each error."""
     default = _check_action(seccomp.get("defaultAction"), f"{ROOT_PATH}.defaultAction")
     default_errno = _check_errno_ret(
         seccomp.get("defaultErrnoRet"), default, f"{ROOT_PATH}.defaultErrnoRet"
@@ -347,14 +370,13 @@ def compile_filter(
     if default == "SCMP_ACT_NOTIFY":
         # The child itself still makes syscalls after loading (it must hand over the listener
         # fd), so a notify-everything filter would deadlock it; runc refuses it too.
-        raise SpecError(f"{ROOT_PATH}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
+        raise SpecError(f"{ROOT_PATH}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default")
     rules = _parse_rules(seccomp.get("syscalls"))
-    flags = _parse_flags(seccomp.get("flags"))
     listener = any(r.action == "SCMP_ACT_NOTIFY" for r in rules)
     listener_path = seccomp.get("listenerPath") or ""
     listener_metadata = seccomp.get("listenerMetadata") or ""
     if not isinstance(listener_path, str) or not isinstance(listener_metadata, str):
-        raise SpecError(f"{ROOT_PATH}.listenerPath", "listenerPath and listenerMetadata must be strings")
+        raise SpecError(f"{ROOT_PATH}.listenerPath", "listener fields must be strings")
     if listener_metadata and not listener_path:
         raise SpecError(f"{ROOT_PATH}.listenerMetadata", "must not be set without listenerPath")
     for r in rules:
@@ -366,21 +388,26 @@ def compile_filter(
     archs = seccomp.get("architectures") or []
     if not isinstance(archs, Sequence) or isinstance(archs, str):
         raise SpecError(f"{ROOT_PATH}.architectures", "must be an array")
+    flags = _parse_flags(seccomp.get("flags"))
+    return _Profile(default, default_errno, rules, flags, archs, listener)
 
+
+def _build(profile: _Profile) -> tuple[bytes, int]:
+    """Let libseccomp build the filter; return (BPF program, seccomp(2) flags)."""
     binding = _binding()
     ffi, lib = binding.ffi, binding.lib
-    default_act = action_value(default, default_errno)
+    default_act = action_value(profile.default, profile.default_errno)
     ctx = lib.seccomp_init(default_act)
-    if ctx == ffi.NULL:
-        raise SpecError(f"{ROOT_PATH}.defaultAction", f"libseccomp refused action {default}")
+    if ctx == ffi.NULL:  # e.g. an action this kernel does not offer
+        raise SpecError(f"{ROOT_PATH}.defaultAction", f"libseccomp refused {profile.default}")
     try:
-        kernel_flags = _apply_flags(lib, ctx, flags, listener)
-        _apply_archs(lib, ctx, archs)
-        if sum(len(r.names) for r in rules) > BINARY_TREE_MIN_RULES:
+        kernel_flags = _apply_flags(lib, ctx, profile.flags, profile.listener)
+        _apply_archs(lib, ctx, profile.archs)
+        if sum(len(r.names) for r in profile.rules) > BINARY_TREE_MIN_RULES:
             # Best effort: an older libseccomp without the tree still builds a valid filter.
             lib.seccomp_attr_set(ctx, lib.SCMP_FLTATR_CTL_OPTIMIZE, 2)
         unknown: list[str] = []
-        for rule in rules:
+        for rule in profile.rules:
             act = action_value(rule.action, rule.errno_ret)
             if act == default_act:
                 continue  # redundant; libseccomp would reject it with EACCES
@@ -400,15 +427,14 @@ def compile_filter(
     if length == 0 or len(bpf) % SOCK_FILTER_SIZE:
         raise SpecError(ROOT_PATH, f"libseccomp exported a malformed program ({len(bpf)} bytes)")
     if length > lib.BPF_MAXINSNS:
-        raise SpecError(
-            ROOT_PATH, f"seccomp program has {length} instructions, the kernel accepts {lib.BPF_MAXINSNS}"
-        )
-    if key is not None and cache_dir is not None:
-        _cache_store(cache_dir, key, kernel_flags, bpf)
-    return _finish(seccomp, bpf, kernel_flags, no_new_privs)
+        limit = lib.BPF_MAXINSNS
+        raise SpecError(ROOT_PATH, f"filter has {length} instructions, the limit is {limit}")
+    return bpf, kernel_flags
 
 
-def _finish(seccomp: Mapping[str, Any], bpf: bytes, flags: int, no_new_privs: bool) -> CompiledFilter:
+def _finish(
+    seccomp: Mapping[str, Any], bpf: bytes, flags: int, no_new_privs: bool
+) -> CompiledFilter:
     """Wrap a program (fresh or cached) with the fields that come straight from the profile."""
     syscalls = seccomp.get("syscalls") or ()
     return CompiledFilter(
@@ -441,7 +467,18 @@ def _cache_key(seccomp: Mapping[str, Any]) -> str | None:
         f"{_CACHE_FORMAT}|{library_version()}|{lib.seccomp_arch_native()}|"
         f"{','.join(supported_flags())}|{here.st_size}|{here.st_mtime_ns}|"
     )
-    return hashlib.sha256(meta.encode() + profile.encode()).hexdigest()
+    return _sha256_hex(meta.encode() + profile.encode())
+
+
+def _sha256_hex(data: bytes) -> str:
+    try:
+        # The builtin module avoids loading OpenSSL (~2.5 ms) just to name a cache file.
+        sha = importlib.import_module("_sha256").sha256
+    except ImportError:  # not CPython, or built without it
+        import hashlib
+
+        sha = hashlib.sha256
+    return str(sha(data).hexdigest())
 
 
 def _cache_load(cache_dir: str, key: str) -> tuple[bytes, int] | None:
@@ -530,9 +567,8 @@ def _apply_archs(lib: Any, ctx: Any, archs: Sequence[object]) -> None:
     """Add the listed architectures; the native one is always in a new filter."""
     for i, name in enumerate(archs):
         path = f"{ROOT_PATH}.architectures[{i}]"
-        if name not in ARCHS:
+        if not isinstance(name, str) or name not in ARCHS:
             raise SpecError(path, f"unknown architecture {name!r}")
-        assert isinstance(name, str)
         token = arch_token(name)
         if token == 0:
             raise SpecError(path, f"{name} is not supported by libseccomp {library_version()}")

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.root
 
 DOCKER_CONFIG = Path("/work/shared/contract-examples/docker-run-d-default.config.json")
 PR_SET_NO_NEW_PRIVS = 38
+MKDIR_TMP = "import os\ntry: os.mkdir('/tmp')\nexcept OSError as e: print(e.errno)"
 
 # Loads the filter the way the runtime's child does, then execs argv[5:].
 LOADER = textwrap.dedent(
@@ -43,7 +44,8 @@ LOADER = textwrap.dedent(
     prog = Fprog(len(data) // 8, ctypes.cast(buf, ctypes.c_void_p))
     if nnp and libc.prctl(%d, 1, 0, 0, 0) != 0:
         sys.exit("prctl: " + os.strerror(ctypes.get_errno()))
-    rc = libc.syscall(ctypes.c_long(nr), ctypes.c_long(1), ctypes.c_ulong(flags), ctypes.byref(prog))
+    rc = libc.syscall(ctypes.c_long(nr), ctypes.c_long(1), ctypes.c_ulong(flags),
+                      ctypes.byref(prog))
     if rc < 0:
         sys.stderr.write("seccomp: %%s\\n" %% os.strerror(ctypes.get_errno()))
         os._exit(99)
@@ -134,8 +136,7 @@ def test_custom_kill_and_trap_actions_die_by_sigsys(tmp_path: Path, call: str) -
 def test_custom_without_no_new_privs_loads_as_root(tmp_path: Path) -> None:
     prog = compile_filter(CUSTOM, no_new_privs=False)
     assert prog.before_privilege_drop
-    r = _run(tmp_path, prog, _py("import os\ntry: os.mkdir('/tmp')\nexcept OSError as e: print(e.errno)"),
-             nnp=False)
+    r = _run(tmp_path, prog, _py(MKDIR_TMP), nnp=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "42\n"
 
@@ -208,7 +209,9 @@ def test_args_and_same_index_or_and_different_index_and(tmp_path: Path) -> None:
 
 def test_default_errno_ret_is_used_for_unlisted_calls(tmp_path: Path) -> None:
     docker = _docker_profile()
-    allowed = [c for c in docker["syscalls"] if c["action"] == "SCMP_ACT_ALLOW" and not c.get("args")]
+    allowed = [
+        c for c in docker["syscalls"] if c["action"] == "SCMP_ACT_ALLOW" and not c.get("args")
+    ]
     names = [n for c in allowed for n in c["names"] if n != "mkdir" and n != "mkdirat"]
     profile = {
         "defaultAction": "SCMP_ACT_ERRNO",
@@ -292,7 +295,7 @@ def test_cached_filter_loads_like_a_fresh_one(tmp_path: Path) -> None:
     fresh = compile_filter(CUSTOM, no_new_privs=True, cache_dir=cache)
     cached = compile_filter(CUSTOM, no_new_privs=True, cache_dir=cache)
     assert cached == fresh
-    r = _run(tmp_path, cached, _py("import os\ntry: os.mkdir('/tmp')\nexcept OSError as e: print(e.errno)"))
+    r = _run(tmp_path, cached, _py(MKDIR_TMP))
     assert r.stdout == "42\n"
 
 

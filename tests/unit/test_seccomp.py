@@ -44,9 +44,11 @@ def _base(**extra: Any) -> dict[str, Any]:
 
 
 def _spec_error(profile: Any) -> SpecError:
-    with pytest.raises(SpecError) as info:
+    try:
         compile_filter(profile, no_new_privs=True)
-    return info.value
+    except SpecError as e:
+        return e
+    raise AssertionError(f"no SpecError for {profile!r}")
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -116,7 +118,9 @@ def test_compile_unknown_action_error_names_index() -> None:
     assert "unknown action 'SCMP_ACT_EXPLODE'" in str(err)
 
 
-@pytest.mark.parametrize("action", ["SCMP_ACT_ALLOW", "SCMP_ACT_KILL", "SCMP_ACT_LOG", "SCMP_ACT_TRAP"])
+@pytest.mark.parametrize(
+    "action", ["SCMP_ACT_ALLOW", "SCMP_ACT_KILL", "SCMP_ACT_LOG", "SCMP_ACT_TRAP"]
+)
 def test_compile_errno_ret_on_action_without_errno_fails(action: str) -> None:
     err = _spec_error(_base(syscalls=[{"names": ["read"], "action": action, "errnoRet": 1}]))
     assert err.path == "linux.seccomp.syscalls[0].errnoRet"
@@ -126,7 +130,8 @@ def test_compile_errno_ret_on_action_without_errno_fails(action: str) -> None:
 
 @pytest.mark.parametrize("value", [-1, 65536, "1", 1.5, True])
 def test_compile_errno_ret_out_of_range_fails(value: object) -> None:
-    err = _spec_error(_base(syscalls=[{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": value}]))
+    rule = {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": value}
+    err = _spec_error(_base(syscalls=[rule]))
     assert err.path == "linux.seccomp.syscalls[0].errnoRet"
 
 
@@ -142,7 +147,8 @@ def test_compile_errno_ret_out_of_range_fails(value: object) -> None:
     ],
 )
 def test_compile_bad_argument_error_names_field(arg: dict[str, Any], path: str) -> None:
-    rule = {"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}, arg]}
+    good = {"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}
+    rule = {"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [good, arg]}
     err = _spec_error(_base(syscalls=[rule]))
     assert err.path == f"linux.seccomp.syscalls[0].args[1].{path}"
 
@@ -177,7 +183,8 @@ def test_compile_notify_as_default_fails() -> None:
 
 
 def test_compile_notify_on_write_fails() -> None:
-    profile = _base(listenerPath="/x", syscalls=[{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}])
+    rule = {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}
+    profile = _base(listenerPath="/x", syscalls=[rule])
     assert _spec_error(profile).path == "linux.seccomp.syscalls[0].action"
 
 
@@ -219,19 +226,21 @@ def test_compile_rule_with_default_action_is_redundant_and_skipped() -> None:
 
 def test_compile_non_native_only_names_resolve_for_other_archs() -> None:
     # socketcall/mmap2 exist only on 32-bit x86; libseccomp maps them per architecture.
-    profile = {
+    profile: dict[str, Any] = {
         "defaultAction": "SCMP_ACT_ERRNO",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
         "syscalls": [{"names": ["read", "socketcall", "mmap2"], "action": "SCMP_ACT_ALLOW"}],
     }
     without = copy.deepcopy(profile)
     without["syscalls"][0]["names"] = ["read"]
-    assert compile_filter(profile, no_new_privs=True).length > compile_filter(without, no_new_privs=True).length
+    longer = compile_filter(profile, no_new_privs=True)
+    assert longer.length > compile_filter(without, no_new_privs=True).length
 
 
 def test_compile_extra_arch_grows_program_and_native_duplicate_is_fine() -> None:
     native = compile_filter(_base(architectures=["SCMP_ARCH_X86_64"]), no_new_privs=True)
-    multi = compile_filter(_base(architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]), no_new_privs=True)
+    both = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    multi = compile_filter(_base(architectures=both), no_new_privs=True)
     assert multi.length > native.length
 
 
@@ -258,7 +267,8 @@ def test_compile_no_new_privs_false_sets_before_privilege_drop() -> None:
 
 def test_flags_absent_defaults_to_spec_allow_like_runc() -> None:
     lib = _lib()
-    expected = lib.SECCOMP_FILTER_FLAG_SPEC_ALLOW if "SECCOMP_FILTER_FLAG_SPEC_ALLOW" in seccomp.supported_flags() else 0
+    supported = "SECCOMP_FILTER_FLAG_SPEC_ALLOW" in seccomp.supported_flags()
+    expected = lib.SECCOMP_FILTER_FLAG_SPEC_ALLOW if supported else 0
     assert compile_filter(_base(), no_new_privs=True).flags == expected
 
 
@@ -282,8 +292,10 @@ def test_flags_wait_killable_recv_needs_a_listener() -> None:
     notify = _base(flags=flag, listenerPath="/run/a.sock", listenerMetadata="meta")
     notify["syscalls"].append({"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"})
     prog = compile_filter(notify, no_new_privs=True)
-    assert prog.listener and prog.listener_path == "/run/a.sock" and prog.listener_metadata == "meta"
-    assert prog.flags == lib.SECCOMP_FILTER_FLAG_NEW_LISTENER | lib.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+    assert prog.listener and prog.listener_path == "/run/a.sock"
+    assert prog.listener_metadata == "meta"
+    wanted = lib.SECCOMP_FILTER_FLAG_NEW_LISTENER | lib.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+    assert prog.flags == wanted
 
 
 # --- features --------------------------------------------------------------------------------
@@ -329,7 +341,8 @@ def test_annotations_name_libseccomp_version() -> None:
 
 def test_import_does_not_load_libseccomp() -> None:
     code = "import sys, pyruntime.seccomp; print('pyruntime._libseccomp' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    cmd = [sys.executable, "-c", code]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
 
 
@@ -344,14 +357,21 @@ def test_cache_hit_returns_same_filter_with_caller_fields(tmp_path: Path) -> Non
     assert hit.bpf == fresh.bpf and hit.flags == fresh.flags and hit.before_privilege_drop
 
 
-def test_cache_ignores_world_writable_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_world_writable_entry_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "c"
     compile_filter(_base(), no_new_privs=True, cache_dir=str(cache))
     (entry,) = cache.iterdir()
     entry.chmod(0o666)
     calls: list[int] = []
     real = seccomp._export
-    monkeypatch.setattr(seccomp, "_export", lambda lib, ctx: calls.append(1) or real(lib, ctx))
+
+    def counting_export(lib: Any, ctx: Any) -> bytes:
+        calls.append(1)
+        return real(lib, ctx)
+
+    monkeypatch.setattr(seccomp, "_export", counting_export)
     compile_filter(_base(), no_new_privs=True, cache_dir=str(cache))
     assert calls == [1]
 
@@ -413,7 +433,9 @@ def _rules(draw: st.DrawFn) -> dict[str, Any]:
 @given(
     default=st.sampled_from(_ACTIONS),
     rules=st.lists(_rules(), max_size=6),
-    archs=st.lists(st.sampled_from(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]), max_size=3),
+    archs=st.lists(
+        st.sampled_from(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]), max_size=3
+    ),
 )
 def test_compile_random_valid_profiles_give_program_or_rule_error(
     default: str, rules: list[dict[str, Any]], archs: list[str]

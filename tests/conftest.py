@@ -1,0 +1,123 @@
+"""Shared fixtures: busybox bundles, a private state root, and a CLI runner.
+
+Integration tests run the real `pyruntime` command (the installed one, or the checkout's
+module when PYRUNTIME is unset and nothing is installed) against real busybox containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def runtime_command() -> list[str]:
+    """argv prefix that runs pyruntime: $PYRUNTIME, the installed launcher, or the checkout."""
+    env = os.environ.get("PYRUNTIME")
+    if env:
+        return [env]
+    launcher = Path(sys.prefix) / "bin" / "pyruntime"
+    if launcher.exists():
+        return [str(launcher)]
+    return [sys.executable, "-m", "pyruntime"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One busybox rootfs per session; bundles copy it."""
+    from pyruntime.bundle import make_rootfs
+
+    path = tmp_path_factory.mktemp("rootfs-template") / "rootfs"
+    make_rootfs(str(path))
+    return path
+
+
+class Bundle:
+    """A bundle directory with a config that tests edit before creating the container."""
+
+    def __init__(self, path: Path, config: dict[str, Any]) -> None:
+        self.path = path
+        self.config = config
+
+    @property
+    def rootfs(self) -> Path:
+        return self.path / "rootfs"
+
+    def write(self) -> "Bundle":
+        (self.path / "config.json").write_text(json.dumps(self.config, indent=2))
+        return self
+
+
+@pytest.fixture
+def make_bundle(tmp_path: Path, busybox_rootfs: Path) -> Callable[..., Bundle]:
+    """make_bundle(*args) -> Bundle with a fresh copy of the busybox rootfs."""
+    from pyruntime.bundle import make_config
+
+    counter = iter(range(1000))
+
+    def make(*args: str, **kw: Any) -> Bundle:
+        path = tmp_path / f"bundle{next(counter)}"
+        path.mkdir()
+        shutil.copytree(busybox_rootfs, path / "rootfs", symlinks=True)
+        config = make_config(args or ("true",), **kw)
+        return Bundle(path, config).write()
+
+    return make
+
+
+class Cli:
+    """Runs pyruntime with a private --root; remembers ids to delete at teardown."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ids: list[str] = []
+        self.base = runtime_command()
+
+    def new_id(self, prefix: str = "t") -> str:
+        cid = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        self.ids.append(cid)
+        return cid
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 30,
+                 input: bytes | None = None, glob: tuple[str, ...] = (),
+                 **kw: Any) -> subprocess.CompletedProcess[bytes]:
+        cmd = self.base + ["--root", str(self.root), *glob, *args]
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{cmd} -> {proc.returncode}\n{proc.stdout!r}\n{proc.stderr!r}")
+        return proc
+
+    def state(self, cid: str) -> dict[str, Any]:
+        out = self("state", cid, check=True).stdout
+        return json.loads(out)  # type: ignore[no-any-return]
+
+    def cleanup(self) -> None:
+        for cid in self.ids:
+            subprocess.run(self.base + ["--root", str(self.root), "delete", "--force", cid],
+                           capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    """A CLI runner with its own state root."""
+    c = Cli(tmp_path / "state")
+    yield c
+    c.cleanup()
