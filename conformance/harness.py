@@ -304,6 +304,14 @@ def build_rootfs(rootfs: Path) -> None:
     (rootfs / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
 
 
+def make_traversable(path: Path) -> None:
+    """o+x on path and its ancestors, so an unprivileged mapped root can reach it."""
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            os.chmod(p, mode | 0o001)
+
+
 def make_bundle(path: Path, args: Sequence[str] = ("true",)) -> Bundle:
     path.mkdir(parents=True, exist_ok=True)
     build_rootfs(path / "rootfs")

@@ -33,6 +33,7 @@
 #include <linux/capability.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+#include <linux/fs.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
@@ -489,8 +490,8 @@ static void close_inherited_fds(const struct pyrt_plan *p)
 {
     int keep[PYRT_MAX_NS + 4], n = 0, i, j, lo;
     keep[n++] = p->sync_fd;
-    if (p->console_fd >= 0)
-        keep[n++] = p->console_fd;
+    if (p->console_socket >= 0)
+        keep[n++] = p->console_socket;
     for (i = 0; i < p->n_join && i < PYRT_MAX_NS; i++)
         keep[n++] = p->join_fds[i];
     for (i = 1; i < n; i++) /* insertion sort: n is tiny */
@@ -606,24 +607,105 @@ static void enter_root(const struct pyrt_plan *p, int root_fd)
     close(root_fd);
     if (chdir("/") < 0)
         fail(p, PYRT_STEP_PIVOT, 6);
+}
+
+/* After the console: set the root's propagation and make it read-only if asked. */
+static void finalize_root(const struct pyrt_plan *p)
+{
     if (p->rootfs_propagation && mount(NULL, "/", NULL, p->rootfs_propagation, NULL) < 0)
         fail(p, PYRT_STEP_ROOT_PROPAGATION, 2);
     if (p->root_readonly && remount("/", MS_BIND | MS_RDONLY) < 0)
         fail(p, PYRT_STEP_ROOT_READONLY, 0);
 }
 
+/* Send the pty master over the console socket as runc does: one message, the data
+ * "/dev/ptmx", one SCM_RIGHTS fd. The peer may accept only after we are gone: the
+ * connection is already in its backlog, so this never waits for it. */
+static int send_master(int sock, int master)
+{
+    static const char name[] = "/dev/ptmx";
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov;
+    struct msghdr msg;
+    struct cmsghdr *cmsg;
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = (void *)name;
+    iov.iov_len = sizeof(name) - 1;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof(ctl.buf);
+    cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+/* Bind the pty slave on /dev/console through fds only (open_tree + move_mount): no path
+ * that the container controls is followed (runc CVE-2025-52565). */
+static int mount_console(int slave)
+{
+    int dev, cons, tree, rc;
+    dev = (int)open("/dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dev < 0)
+        return -1;
+    cons = openat(dev, "console", O_CREAT | O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    close(dev);
+    if (cons < 0)
+        return -1;
+    tree = (int)syscall(SYS_open_tree, slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (tree < 0) {
+        close(cons);
+        return -1;
+    }
+    rc = (int)syscall(SYS_move_mount, tree, "", cons, "",
+                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    close(tree);
+    close(cons);
+    return rc;
+}
+
 static void setup_console(const struct pyrt_plan *p)
 {
-    int i;
-    if (p->console_fd < 0)
+    int master, slave, unlock = 0, i;
+    if (p->console_socket < 0)
         return;
-    if (setsid() < 0 || ioctl(p->console_fd, TIOCSCTTY, 0) < 0)
+    master = (int)open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0)
         fail(p, PYRT_STEP_CONSOLE, 0);
-    for (i = 0; i < 3; i++)
-        if (dup2(p->console_fd, i) < 0)
+    if (p->console_rows || p->console_cols) {
+        struct winsize ws;
+        memset(&ws, 0, sizeof(ws));
+        ws.ws_row = p->console_rows;
+        ws.ws_col = p->console_cols;
+        if (ioctl(master, TIOCSWINSZ, &ws) < 0)
             fail(p, PYRT_STEP_CONSOLE, 1);
-    if (p->console_fd > 2)
-        close(p->console_fd);
+    }
+    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        fail(p, PYRT_STEP_CONSOLE, 2);
+    if (p->mount_console && mount_console(slave) < 0)
+        fail(p, PYRT_STEP_CONSOLE, 3);
+    if (send_master(p->console_socket, master) < 0)
+        fail(p, PYRT_STEP_CONSOLE, 4);
+    close(master);
+    close(p->console_socket);
+    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+        fail(p, PYRT_STEP_CONSOLE, 5);
+    for (i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            fail(p, PYRT_STEP_CONSOLE, 6);
+    if (slave > 2)
+        close(slave);
 }
 
 static void setup_limits(const struct pyrt_plan *p)
@@ -767,27 +849,43 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
 
     reset_signals();
     close_inherited_fds(p);
+    if (p->join_only) {
+        /* exec: nothing in the container may reach this copy of the host's interpreter
+         * through /proc/PID/exe or ptrace while we join it (runc CVE-2019-5736). */
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     /* If `create` dies during setup, so do we: nothing half-made stays running. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     wait_parent(p);
 
     setup_namespaces(p);
     setup_host_side(p);
-    umask(0);
     if (p->fifo_path) {
         /* O_RDWR never blocks on a fifo; read() below blocks until `start` writes. */
         fifo_fd = (int)open(p->fifo_path, O_RDWR | O_CLOEXEC);
         if (fifo_fd < 0)
             fail(p, PYRT_STEP_FIFO, 0);
     }
-    root_fd = setup_rootfs(p);
-    if (p->want_hooks) {
-        send_record(p->sync_fd, 0, PYRT_STEP_HOOKS, 0);
-        wait_parent(p);
+    if (!p->join_only) {
+        umask(0);
+        root_fd = setup_rootfs(p);
+        if (p->want_hooks) {
+            send_record(p->sync_fd, 0, PYRT_STEP_HOOKS, 0);
+            wait_parent(p);
+        }
+        enter_root(p, root_fd);
     }
-    enter_root(p, root_fd);
     setup_console(p);
+    if (!p->join_only)
+        finalize_root(p);
     setup_limits(p);
+    if (p->seccomp_early) {
+        /* Without no_new_privs the kernel wants CAP_SYS_ADMIN to install a filter: do it
+         * while we still have it (runc's order); the profile must allow what follows. */
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        catch_terminating_signals();
+        load_seccomp(p);
+    }
     setup_identity(p);
     if (p->cwd && chdir(p->cwd) < 0)
         fail(p, PYRT_STEP_CWD, 0);
@@ -805,9 +903,11 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     if (p->cpu_final &&
         sched_setaffinity(0, (size_t)p->cpu_set_size, (cpu_set_t *)p->cpu_final) < 0)
         fail(p, PYRT_STEP_AFFINITY, 1);
-    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    catch_terminating_signals();
-    load_seccomp(p);
+    if (!p->seccomp_early) {
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        catch_terminating_signals();
+        load_seccomp(p);
+    }
     send_record(p->sync_fd, 0, PYRT_STEP_READY, 0);
     if (fifo_fd >= 0) {
         char c;

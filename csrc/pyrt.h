@@ -161,13 +161,18 @@ struct pyrt_plan {
     unsigned char *seccomp_bpf;    /* struct sock_filter[] bytes, NULL: none */
     int seccomp_len;               /* number of instructions */
     unsigned int seccomp_flags;
+    int seccomp_early;             /* load before dropping privileges (no no_new_privs: needs CAP_SYS_ADMIN) */
     const char *cwd;
     const char **exec_candidates;  /* absolute paths inside the container, tried in order */
     int n_candidates;
     char **argv;
     char **envp;
     int keep_fds;                  /* fds 0 .. keep_fds-1 survive into the container */
-    int console_fd;                /* -1 or the pty slave to make stdio + controlling tty */
+    int console_socket;            /* -1, or a connected socket to send the pty master to */
+    unsigned short console_rows;
+    unsigned short console_cols;
+    int mount_console;             /* bind the pty slave on /dev/console */
+    int join_only;                 /* exec: join the namespaces of a running container, no rootfs work */
 };
 
 int pyrt_abi(void);

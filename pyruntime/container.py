@@ -37,6 +37,7 @@ class CreateOptions:
     no_new_keyring: bool = False
     preserve_fds: int = 0
     systemd_cgroup: bool = False
+    console_fd: int = -1  # internal (run with a terminal): a connected socket instead of a path
 
 
 @dataclass(slots=True)
@@ -123,7 +124,8 @@ class Runtime:
         self.store.dir(container_id)  # validates the id before any path is built
         bundle = os.path.realpath(bundle or ".")
         config = load_config(bundle)
-        if (config.get("process") or {}).get("terminal") and not opts.console_socket:
+        if ((config.get("process") or {}).get("terminal") and not opts.console_socket
+                and opts.console_fd < 0):
             raise StateError("cannot allocate tty if runtime will detach without setting "
                              "console socket")
         lock = self.store.make(container_id)
@@ -177,16 +179,18 @@ class Runtime:
                              mgr.joinable_paths().get(""))
         from pyruntime.plan import LaunchOptions, build_plan
 
+        terminal = bool((config.get("process") or {}).get("terminal"))
         plan = build_plan(config, bundle, rootfs,
                           LaunchOptions(fifo_path=fifo, no_pivot=opts.no_pivot,
-                                        preserve_fds=opts.preserve_fds), facts)
+                                        preserve_fds=opts.preserve_fds, console=terminal), facts)
         seccomp = None
         if linux.get("seccomp"):
             from pyruntime.seccomp import compile_filter
 
-            seccomp = compile_filter(linux["seccomp"], no_new_privs=plan.no_new_privs)
+            seccomp = compile_filter(linux["seccomp"], no_new_privs=plan.no_new_privs,
+                                     cache_dir=os.path.join(self.store.root, ".seccomp-cache"))
 
-        pid, pidfd, sock = self._spawn(plan, seccomp, undo)
+        pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts)
         state.pid = pid
         state.start_time = process_start_time(pid)
         try:
@@ -213,12 +217,12 @@ class Runtime:
             write_pid_file(opts.pid_file, pid)
         return Created(state, sock, pidfd, plan)
 
-    def _spawn(self, plan: ChildPlan, seccomp: Any,
-               undo: list[Callable[[], None]]) -> tuple[int, int, int]:
+    def _spawn(self, plan: ChildPlan, seccomp: Any, undo: list[Callable[[], None]],
+               opts: CreateOptions) -> tuple[int, int, int]:
         from pyruntime import shim
 
         join_fds: list[int] = []
-        pidns_fd = -1
+        pidns_fd = console = -1
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         parent_fd, child_fd = parent_sock.detach(), child_sock.detach()
         try:
@@ -226,15 +230,18 @@ class Runtime:
                 join_fds.append(_open_namespace(kind, path))
             if plan.pidns_path:
                 pidns_fd = _open_namespace("pid", plan.pidns_path)
-            packed, _keep = shim.pack_plan(plan, child_fd, join_fds, pidns_fd, seccomp)
+            if plan.console:
+                console = connect_console(opts)
+            packed, _keep = shim.pack_plan(plan, child_fd, join_fds, pidns_fd, seccomp, console)
             pid, pidfd = shim.spawn(packed)
         except BaseException:
             os.close(parent_fd)
             raise
         finally:
             os.close(child_fd)
-            for fd in join_fds + ([pidns_fd] if pidns_fd >= 0 else []):
-                os.close(fd)
+            for fd in join_fds + [pidns_fd, console]:
+                if fd >= 0 and fd != opts.console_fd:
+                    os.close(fd)
 
         def kill_child() -> None:
             try:
@@ -481,6 +488,24 @@ def _mount_names(paths: dict[str, str], cgroup_root: str) -> dict[str, str]:
         if name and name != "..":
             out[name] = directory
     return out
+
+
+def connect_console(opts: CreateOptions) -> int:
+    """A connected stream socket for the pty master: --console-socket, or run's own pair.
+
+    Raises:
+        StateError: the socket cannot be reached.
+    """
+    if opts.console_fd >= 0:
+        return opts.console_fd
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(opts.console_socket or "")
+    except OSError as e:
+        sock.close()
+        raise StateError(f"connect to console socket {opts.console_socket}: "
+                         f"{os.strerror(e.errno or 0).lower()}") from None
+    return sock.detach()
 
 
 def _freezer_file(mgr: Any) -> str | None:

@@ -107,7 +107,7 @@ class LaunchOptions:
     fifo_path: str | None = None
     no_pivot: bool = False
     preserve_fds: int = 0
-    console: bool = False
+    console: bool = False  # a console socket is given: create a pty inside the container
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +154,9 @@ class ChildPlan:
     keep_fds: int
     want_hooks: bool
     console: bool
+    console_size: tuple[int, int]
+    mount_console: bool
+    join_only: bool = False
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -671,4 +674,12 @@ def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: Launch
         keep_fds=3 + opts.preserve_fds,
         want_hooks=any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer")),
         console=opts.console,
+        console_size=console_size(process),
+        mount_console=opts.console,
     )
+
+
+def console_size(process: Mapping[str, Any]) -> tuple[int, int]:
+    """(rows, cols) from process.consoleSize, (0, 0) when unset."""
+    size = process.get("consoleSize") or {}
+    return int(_get(size, "height", 0)), int(_get(size, "width", 0))

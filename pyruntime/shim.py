@@ -116,7 +116,7 @@ class _Packer:
 
 
 def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
-              seccomp: Any = None, console_fd: int = -1) -> tuple[Any, _Packer]:
+              seccomp: Any = None, console_socket: int = -1) -> tuple[Any, _Packer]:
     """Build a `struct pyrt_plan` for plan; returns it with the owner of its memory."""
     pk = _Packer()
     p = ffi.new("struct pyrt_plan *")
@@ -200,6 +200,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
         p.seccomp_bpf = pk.bytes(seccomp.bpf)
         p.seccomp_len = seccomp.length
         p.seccomp_flags = seccomp.flags
+        p.seccomp_early = int(seccomp.before_privilege_drop)
     p.cwd = pk.str(plan.cwd)
     cands = ffi.new("const char *[]", len(plan.exec_candidates))
     for i, c in enumerate(plan.exec_candidates):
@@ -210,7 +211,10 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.argv = pk.strv(plan.argv)
     p.envp = pk.strv(plan.env)
     p.keep_fds = plan.keep_fds
-    p.console_fd = console_fd
+    p.console_socket = console_socket
+    p.console_rows, p.console_cols = plan.console_size
+    p.mount_console = int(plan.mount_console)
+    p.join_only = int(plan.join_only)
     return p, pk
 
 
