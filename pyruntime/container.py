@@ -161,6 +161,7 @@ class Runtime:
             hooks=dict(config.get("hooks") or {}),
             namespaces=list(linux.get("namespaces") or []),
             config_process=dict(config.get("process") or {}),
+            seccomp=linux.get("seccomp"),
         )
         self.store.save(state)
 
@@ -359,6 +360,151 @@ class Runtime:
         if not keep:
             self.delete(container_id, force=True)
         return code
+
+    # ------------------------------------------------------------------ exec
+
+    def exec(self, container_id: str, process: dict[str, Any], opts: CreateOptions | None = None,
+             *, detach: bool = False, ignore_paused: bool = False) -> int:
+        """Run a new process inside a running container; its exit code unless detached.
+
+        Raises:
+            ExecError: the container is not running, or the process could not start (255).
+        """
+        from pyruntime import shim
+        from pyruntime.errors import ExecError
+        from pyruntime.plan import HostFacts, LaunchOptions, build_exec_plan
+        from pyruntime.spec.validate import check_process_semantics, validate_process
+
+        opts = opts or CreateOptions()
+        state = self.store.load(container_id)
+        status = self.store.status(state)
+        if status == "stopped":
+            raise ExecError("cannot exec in a stopped container")
+        if status == "paused" and not ignore_paused:
+            raise ExecError("cannot exec in a paused container")
+        validate_process(process)
+        check_process_semantics(process, "process.")
+        terminal = bool(process.get("terminal"))
+        if terminal and not opts.console_socket and opts.console_fd < 0:
+            raise ExecError("cannot allocate tty if runtime will detach without setting "
+                            "console socket")
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            facts = HostFacts(last_cap=int(f.read()))
+        plan = build_exec_plan(state.pid, state.namespaces, process,
+                               LaunchOptions(preserve_fds=opts.preserve_fds, console=terminal),
+                               facts)
+        seccomp = None
+        if state.seccomp:
+            from pyruntime.seccomp import compile_filter
+
+            seccomp = compile_filter(state.seccomp, no_new_privs=plan.no_new_privs,
+                                     cache_dir=os.path.join(self.store.root, ".seccomp-cache"))
+        undo: list[Callable[[], None]] = []
+        try:
+            pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts)
+            if state.cgroup_path is not None:
+                _open_cgroup(state).apply(pid)
+            shim.send_go(sock)
+            rec = shim.read_record(sock)
+            if rec is not None and rec.step == shim.Step.READY and not rec.errno:
+                rec = shim.read_record(sock)  # EOF: execve succeeded
+            if rec is not None:
+                from pyruntime.failure import describe
+
+                raise ExecError(str(describe(plan, rec)))
+        except ExecError:
+            _run_undo(undo)
+            raise
+        except ContainerError as e:
+            _run_undo(undo)
+            raise ExecError(str(e)) from e
+        except BaseException:
+            _run_undo(undo)
+            raise
+        os.close(sock)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, pid)
+        if detach:
+            os.close(pidfd)
+            return 0
+        code = _wait_forwarding(pid, pidfd)
+        os.close(pidfd)
+        return code
+
+    # ------------------------------------------------------------------ cgroup verbs
+
+    def _running_cgroup(self, container_id: str, allowed: tuple[str, ...],
+                        error: str) -> tuple[State, CgroupManager]:
+        state = self.store.load(container_id)
+        status = self.store.status(state)
+        if status not in allowed:
+            raise StateError(error)
+        return state, _open_cgroup(state)
+
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of a running container.
+
+        Raises:
+            StateError: not running.
+        """
+        with self.store.lock(container_id):
+            _, mgr = self._running_cgroup(container_id, ("running", "created"),
+                                          "container not running")
+            mgr.freeze()
+
+    def resume(self, container_id: str) -> None:
+        """Thaw a paused container.
+
+        Raises:
+            StateError: not paused.
+        """
+        with self.store.lock(container_id):
+            _, mgr = self._running_cgroup(container_id, ("paused",), "container not paused")
+            mgr.thaw()
+
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """Change the resources of a live container (zero means unchanged, as Docker sends).
+
+        Raises:
+            StateError: the container is stopped.
+        """
+        from pyruntime.spec.validate import validate_resources
+
+        validate_resources(resources)
+        with self.store.lock(container_id):
+            _, mgr = self._running_cgroup(container_id, ("running", "created", "paused"),
+                                          "container not running")
+            mgr.update(resources)
+
+    def pids(self, container_id: str) -> list[int]:
+        """Host pids of every process in the container's cgroup.
+
+        Raises:
+            StateError: the container is stopped.
+        """
+        _, mgr = self._running_cgroup(container_id, ("running", "created", "paused"),
+                                      "container not running")
+        return mgr.pids()
+
+    def stats(self, container_id: str) -> dict[str, Any]:
+        """runc's `events --stats` data object.
+
+        Raises:
+            StateError: the container is stopped.
+        """
+        _, mgr = self._running_cgroup(container_id, ("running", "created", "paused"),
+                                      "container not running")
+        return mgr.stats()
+
+    def oom_watcher(self, container_id: str) -> Any:
+        """An object with wait(timeout) -> bool and close(), reporting OOM kills.
+
+        Raises:
+            ContainerError: no memory controller or the container is stopped.
+        """
+        _, mgr = self._running_cgroup(container_id, ("running", "created", "paused"),
+                                      "container not running")
+        return mgr.oom_events()
 
     # ------------------------------------------------------------------ state, list
 

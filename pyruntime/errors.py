@@ -63,3 +63,9 @@ class ChildSetupError(ContainerError):
         self.errno = errno
         self.detail = detail
         super().__init__(message)
+
+
+class ExecError(ContainerError):
+    """`exec` failed before the process ran (runc exits 255 then)."""
+
+    exit_code = 255

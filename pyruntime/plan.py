@@ -44,7 +44,8 @@ class Flags:
             cls._lib = lib
         value = 0
         for name in expr.split("|"):
-            value |= int(getattr(cls._lib, name))
+            if name:
+                value |= int(getattr(cls._lib, name))
         return value
 
 
@@ -596,15 +597,13 @@ def exec_candidates(arg0: str, env: Sequence[str], cwd: str) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------- the plan
 
 
-def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: LaunchOptions,
-               facts: HostFacts, process: Mapping[str, Any] | None = None) -> ChildPlan:
-    """Build the ChildPlan for `create`/`run`.
+def process_fields(process: Mapping[str, Any], facts: HostFacts,
+                   opts: LaunchOptions) -> dict[str, Any]:
+    """The ChildPlan fields that come from a process object (config's, or exec's).
 
     Raises:
-        SpecError: the config asks for something impossible or unsafe.
+        SpecError: bad args, cwd, rlimits, scheduler, capabilities...
     """
-    linux = _get(config, "linux", {})
-    process = process if process is not None else _get(config, "process", {})
     args = list(_get(process, "args", []))
     if not args:
         raise SpecError("process.args", "must not be empty")
@@ -612,50 +611,16 @@ def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: Launch
     if not cwd.startswith("/"):
         raise SpecError("process.cwd", "must be an absolute path")
     env = [str(e) for e in _get(process, "env", [])]
-    clone, unshare, joins, pidns = plan_namespaces(linux)
-    all_ns = {k for k, _ in joins} | {
-        t for t, (flag, _) in C.NAMESPACES.items() if (clone | unshare) & Flags.get(flag)}
-    if pidns:
-        all_ns.add("pid")
-    userns = "user" in all_ns
     user = _get(process, "user", {})
-    root_first, root_after = plan_root_propagation(linux)
-    uid_maps = plan_id_mappings(linux, "uidMappings")
-    gid_maps = plan_id_mappings(linux, "gidMappings")
-    if "user" in {t for t, (f, _) in C.NAMESPACES.items() if clone & Flags.get(f)}:
-        if not uid_maps or not gid_maps:
-            raise SpecError("linux.uidMappings", "a new user namespace needs uid and gid mappings")
-    for key in ("hostname", "domainname"):
-        if config.get(key) and "uts" not in all_ns:
-            raise SpecError(key, f"unable to set {key} without a private UTS namespace")
     exec_cpus = process.get("execCPUAffinity") or {}
     oom = process.get("oomScoreAdj")
-    hooks = _get(config, "hooks", {})
-    return ChildPlan(
-        clone_flags=clone,
-        unshare_flags=unshare,
-        join_namespaces=joins,
-        pidns_path=pidns,
-        timens_offsets=plan_time_offsets(linux),
-        uid_mappings=uid_maps,
-        gid_mappings=gid_maps,
-        rootfs=rootfs,
-        rootfs_parent_mount=facts.rootfs_parent_mount,
-        root_propagation=root_first,
-        rootfs_propagation=root_after,
-        root_readonly=bool(_get(_get(config, "root", {}), "readonly", False)),
-        no_pivot=opts.no_pivot,
-        ops=tuple(plan_filesystem(config, bundle, facts, userns, all_ns, cwd)),
-        fifo_path=opts.fifo_path,
-        hostname=config.get("hostname") if "uts" in all_ns else None,
-        domainname=config.get("domainname") if "uts" in all_ns else None,
+    return dict(
         oom_score_adj=None if oom is None else int(oom),
         cpu_initial=parse_cpu_list(exec_cpus["initial"], "process.execCPUAffinity.initial")
         if exec_cpus.get("initial") else None,
         cpu_final=parse_cpu_list(exec_cpus["final"], "process.execCPUAffinity.final")
         if exec_cpus.get("final") else None,
         rlimits=plan_rlimits(process),
-        personality=plan_personality(linux),
         sched_attr=plan_scheduler(process),
         ioprio=plan_ioprio(process),
         set_user=True,
@@ -672,11 +637,82 @@ def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: Launch
         argv=tuple(str(a) for a in args),
         env=tuple(env),
         keep_fds=3 + opts.preserve_fds,
-        want_hooks=any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer")),
         console=opts.console,
         console_size=console_size(process),
-        mount_console=opts.console,
     )
+
+
+def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: LaunchOptions,
+               facts: HostFacts, process: Mapping[str, Any] | None = None) -> ChildPlan:
+    """Build the ChildPlan for `create`/`run`.
+
+    Raises:
+        SpecError: the config asks for something impossible or unsafe.
+    """
+    linux = _get(config, "linux", {})
+    process = process if process is not None else _get(config, "process", {})
+    fields = process_fields(process, facts, opts)
+    clone, unshare, joins, pidns = plan_namespaces(linux)
+    all_ns = {k for k, _ in joins} | {
+        t for t, (flag, _) in C.NAMESPACES.items() if (clone | unshare) & Flags.get(flag)}
+    if pidns:
+        all_ns.add("pid")
+    userns = "user" in all_ns
+    root_first, root_after = plan_root_propagation(linux)
+    uid_maps = plan_id_mappings(linux, "uidMappings")
+    gid_maps = plan_id_mappings(linux, "gidMappings")
+    if "user" in {t for t, (f, _) in C.NAMESPACES.items() if clone & Flags.get(f)}:
+        if not uid_maps or not gid_maps:
+            raise SpecError("linux.uidMappings", "a new user namespace needs uid and gid mappings")
+    for key in ("hostname", "domainname"):
+        if config.get(key) and "uts" not in all_ns:
+            raise SpecError(key, f"unable to set {key} without a private UTS namespace")
+    hooks = _get(config, "hooks", {})
+    return ChildPlan(
+        clone_flags=clone,
+        unshare_flags=unshare,
+        join_namespaces=joins,
+        pidns_path=pidns,
+        timens_offsets=plan_time_offsets(linux),
+        uid_mappings=uid_maps,
+        gid_mappings=gid_maps,
+        rootfs=rootfs,
+        rootfs_parent_mount=facts.rootfs_parent_mount,
+        root_propagation=root_first,
+        rootfs_propagation=root_after,
+        root_readonly=bool(_get(_get(config, "root", {}), "readonly", False)),
+        no_pivot=opts.no_pivot,
+        ops=tuple(plan_filesystem(config, bundle, facts, userns, all_ns, fields["cwd"])),
+        fifo_path=opts.fifo_path,
+        hostname=config.get("hostname") if "uts" in all_ns else None,
+        domainname=config.get("domainname") if "uts" in all_ns else None,
+        personality=plan_personality(linux),
+        want_hooks=any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer")),
+        mount_console=opts.console,
+        **fields,
+    )
+
+
+def build_exec_plan(init_pid: int, namespaces: Sequence[Mapping[str, Any]],
+                    process: Mapping[str, Any], opts: LaunchOptions,
+                    facts: HostFacts) -> ChildPlan:
+    """The plan of `exec`: join every namespace of the running init, then the process setup.
+
+    Raises:
+        SpecError: a bad process object.
+    """
+    fields = process_fields(process, facts, opts)
+    kinds = {str(ns.get("type")) for ns in namespaces if ns.get("type") in C.NAMESPACES}
+    order = ["user", "ipc", "uts", "network", "cgroup", "time", "mount"]
+    joins = tuple((k, f"/proc/{init_pid}/ns/{C.NAMESPACES[k][1]}") for k in order if k in kinds)
+    return ChildPlan(
+        clone_flags=0, unshare_flags=0, join_namespaces=joins,
+        pidns_path=f"/proc/{init_pid}/ns/pid" if "pid" in kinds else None,
+        timens_offsets=None, uid_mappings=(), gid_mappings=(), rootfs="",
+        rootfs_parent_mount=None, root_propagation=0, rootfs_propagation=0,
+        root_readonly=False, no_pivot=False, ops=(), fifo_path=None, hostname=None,
+        domainname=None, personality=None, want_hooks=False, mount_console=False,
+        join_only=True, **fields)
 
 
 def console_size(process: Mapping[str, Any]) -> tuple[int, int]:

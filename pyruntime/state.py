@@ -70,6 +70,7 @@ class State:
     hooks: dict[str, Any] = field(default_factory=dict)
     namespaces: list[dict[str, str]] = field(default_factory=list)
     config_process: dict[str, Any] = field(default_factory=dict)
+    seccomp: dict[str, Any] | None = None
     started: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -83,7 +84,8 @@ class State:
                 "creating_start": self.creating_start, "cgroup_path": self.cgroup_path,
                 "cgroup_root": self.cgroup_root, "freezer_file": self.freezer_file,
                 "systemd": self.systemd, "hooks": self.hooks, "namespaces": self.namespaces,
-                "process": self.config_process, "started": self.started,
+                "process": self.config_process, "seccomp": self.seccomp,
+                "started": self.started,
             },
         }
 
@@ -105,7 +107,8 @@ class State:
             cgroup_root=str(ext.get("cgroup_root") or "/sys/fs/cgroup"),
             freezer_file=ext.get("freezer_file"), systemd=bool(ext.get("systemd")),
             hooks=dict(ext.get("hooks") or {}), namespaces=list(ext.get("namespaces") or []),
-            config_process=dict(ext.get("process") or {}), started=bool(ext.get("started")),
+            config_process=dict(ext.get("process") or {}), seccomp=ext.get("seccomp"),
+            started=bool(ext.get("started")),
         )
 
 

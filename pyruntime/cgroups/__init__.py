@@ -67,8 +67,8 @@ def open_manager(
         target = _paths.parse_target(cgroups_path, container_id, systemd)
         inner = target.inner
         if target.relative:
-            own = _paths.own_cgroups(proc_cgroup).get(_paths.UNIFIED, "/")
-            inner = posixpath.join(posixpath.dirname(own) or "/", inner)
+            own_v2 = _paths.own_cgroups(proc_cgroup).get(_paths.UNIFIED, "/")
+            inner = posixpath.join(posixpath.dirname(own_v2) or "/", inner)
         return V2Manager(inner, _paths.host_dir(root, inner), root)
 
     from pyruntime.cgroups.v1 import V1Manager
@@ -76,9 +76,12 @@ def open_manager(
     mounts = _paths.discover_v1(root)
     if not mounts:
         raise CgroupError(f"no cgroup hierarchies are mounted under {root}")
+    dirs: dict[str, str]
     if paths:
         dirs = {k: v for k, v in paths.items() if k in mounts}
-        inners = {posixpath.normpath("/" + posixpath.relpath(v, mounts[k])) for k, v in dirs.items()}
+        inners = {
+            posixpath.normpath("/" + posixpath.relpath(v, mounts[k])) for k, v in dirs.items()
+        }
         path = next(iter(inners)) if len(inners) == 1 else _primary(dirs, mounts)
         return V1Manager(path, dirs, mounts)
     target = _paths.parse_target(cgroups_path, container_id, systemd)
@@ -105,5 +108,7 @@ def _primary_inner(inner_of: dict[str, str]) -> str:
 
 
 def _primary(dirs: dict[str, str], mounts: dict[str, str]) -> str:
-    inner_of = {k: posixpath.normpath("/" + posixpath.relpath(v, mounts[k])) for k, v in dirs.items()}
+    inner_of = {
+        k: posixpath.normpath("/" + posixpath.relpath(v, mounts[k])) for k, v in dirs.items()
+    }
     return _primary_inner(inner_of)

@@ -17,7 +17,14 @@ import struct
 
 from pyruntime.errors import CgroupError
 
-_SYS_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "ppc64le": 361, "s390x": 351, "riscv64": 280}
+_SYS_BPF = {
+    "x86_64": 321,
+    "aarch64": 280,
+    "armv7l": 386,
+    "ppc64le": 361,
+    "s390x": 351,
+    "riscv64": 280,
+}
 
 BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
@@ -78,7 +85,9 @@ def load_device_program(code: bytes, license: str = "Apache") -> int:
     except OSError as e:
         detail = log.value.decode(errors="replace").strip().splitlines()
         tail = f" ({detail[-1]})" if detail else ""
-        raise CgroupError(f"unable to load the device cgroup BPF program: {e.strerror}{tail}") from e
+        raise CgroupError(
+            f"unable to load the device cgroup BPF program: {e.strerror}{tail}"
+        ) from e
 
 
 def query_device_programs(dirfd: int) -> list[int]:

@@ -86,10 +86,10 @@ class Emulator:
             self.exceptions[key] = normalize(have + rule.access)
         else:
             # Same as the default: strip those accesses from the exact exception.
-            have = self.exceptions.get(key)
-            if have is None:
+            current = self.exceptions.get(key)
+            if current is None:
                 return
-            left = "".join(c for c in have if c not in rule.access)
+            left = "".join(c for c in current if c not in rule.access)
             if left:
                 self.exceptions[key] = left
             else:

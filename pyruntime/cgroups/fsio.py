@@ -28,7 +28,7 @@ def record_writes() -> Iterator[list[tuple[str, str]]]:
     global _recorder
     log: list[tuple[str, str]] = []
     previous = _recorder
-    _recorder = lambda path, value: log.append((path, value))  # noqa: E731
+    _recorder = lambda path, value: log.append((path, value))
     try:
         yield log
     finally:

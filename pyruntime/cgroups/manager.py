@@ -45,7 +45,9 @@ class CgroupManager(ABC):
     ) -> None:
         """Apply already-parsed resources (see ``set``/``update``)."""
 
-    def set(self, resources: dict[str, Any] | None, devices: list[dict[str, Any]] | None = None) -> None:
+    def set(
+        self, resources: dict[str, Any] | None, devices: list[dict[str, Any]] | None = None
+    ) -> None:
         """Apply ``linux.resources`` at create time, with runc's default device rules.
 
         ``devices`` is ``linux.devices``: a default allow rule whose node path is

@@ -21,12 +21,16 @@ class V1OomWatcher:
 
     def __init__(self, memory_dir: str) -> None:
         self.dir = memory_dir
-        self._efd = os.eventfd(0, os.EFD_CLOEXEC)
+        self._efd: int = os.eventfd(0, os.EFD_CLOEXEC)
         try:
-            ofd = os.open(os.path.join(memory_dir, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            ofd = os.open(
+                os.path.join(memory_dir, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC
+            )
         except OSError as e:
             os.close(self._efd)
-            raise CgroupError(f"unable to open {memory_dir}/memory.oom_control: {fsio.describe(e)}") from e
+            raise CgroupError(
+                f"unable to open {memory_dir}/memory.oom_control: {fsio.describe(e)}"
+            ) from e
         try:
             fsio.write_checked(memory_dir, "cgroup.event_control", f"{self._efd} {ofd}")
         except CgroupError:
@@ -63,7 +67,9 @@ class V2OomWatcher:
         try:
             self._fd = os.open(os.path.join(directory, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
-            raise CgroupError(f"unable to open {directory}/memory.events: {fsio.describe(e)}") from e
+            raise CgroupError(
+                f"unable to open {directory}/memory.events: {fsio.describe(e)}"
+            ) from e
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLPRI | select.POLLERR)
         self._seen = self._count()

@@ -121,7 +121,9 @@ def parse_target(cgroups_path: str | None, container_id: str, systemd: bool) -> 
                 )
             parent, prefix, name = parts
             if not name or "/" in name or "/" in prefix:
-                raise SpecError("linux.cgroupsPath", f"invalid systemd unit name in {cgroups_path!r}")
+                raise SpecError(
+                    "linux.cgroupsPath", f"invalid systemd unit name in {cgroups_path!r}"
+                )
             slice_path = expand_slice(parent) if parent else "/system.slice"
             unit = systemd_unit_name(prefix, name)
         inner = posixpath.join(slice_path, unit)

@@ -88,7 +88,13 @@ class Resources:
     def cpu_set(self) -> bool:
         return any(
             v is not None
-            for v in (self.cpu_shares, self.cpu_quota, self.cpu_period, self.cpu_burst, self.cpu_idle)
+            for v in (
+                self.cpu_shares,
+                self.cpu_quota,
+                self.cpu_period,
+                self.cpu_burst,
+                self.cpu_idle,
+            )
         )
 
     def io_set(self) -> bool:
@@ -237,7 +243,8 @@ def parse_resources(res: dict[str, Any] | None, where: str = PREFIX) -> Resource
         if sw is not None and sw != -1 and sw < 2**63:
             if not 0 <= sw <= 100:
                 raise SpecError(
-                    f"{w}.swappiness", f"invalid memory swappiness value: {sw} (valid range is 0-100)"
+                    f"{w}.swappiness",
+                    f"invalid memory swappiness value: {sw} (valid range is 0-100)",
                 )
             r.swappiness = sw
         r.disable_oom_killer = _bool(m, "disableOOMKiller", w)
@@ -334,7 +341,7 @@ def shares_to_weight(shares: int) -> int:
         return 10000
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
-    return int(math.ceil(math.pow(10, exponent)))
+    return math.ceil(math.pow(10, exponent))
 
 
 def blkio_weight_to_io_weight(weight: int) -> int:

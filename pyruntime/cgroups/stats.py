@@ -60,7 +60,9 @@ def _omit(d: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def memory_entry(limit: int, usage: int, max_usage: int, failcnt: int) -> dict[str, Any]:
-    return _omit({"limit": limit, "usage": usage, "max": max_usage, "failcnt": failcnt}, "usage", "max")
+    return _omit(
+        {"limit": limit, "usage": usage, "max": max_usage, "failcnt": failcnt}, "usage", "max"
+    )
 
 
 def empty_stats() -> dict[str, Any]:
@@ -68,8 +70,12 @@ def empty_stats() -> dict[str, Any]:
     return {
         "cpu": {"usage": {"kernel": 0, "user": 0}, "throttling": {}},
         "cpuset": _cpuset_defaults(),
-        "memory": {"usage": memory_entry(0, 0, 0, 0), "swap": memory_entry(0, 0, 0, 0),
-                   "kernel": memory_entry(0, 0, 0, 0), "kernelTCP": memory_entry(0, 0, 0, 0)},
+        "memory": {
+            "usage": memory_entry(0, 0, 0, 0),
+            "swap": memory_entry(0, 0, 0, 0),
+            "kernel": memory_entry(0, 0, 0, 0),
+            "kernelTCP": memory_entry(0, 0, 0, 0),
+        },
         "pids": {},
         "blkio": {},
         "hugetlb": {},
@@ -93,7 +99,7 @@ def _cpuset_defaults() -> dict[str, Any]:
 
 
 def parse_cpu_list(text: str | None) -> list[int]:
-    """"0-2,4" -> [0, 1, 2, 4]."""
+    """ "0-2,4" -> [0, 1, 2, 4]."""
     out: list[int] = []
     for part in (text or "").strip().split(","):
         if not part:
@@ -150,8 +156,15 @@ def blkio_entries(text: str | None) -> list[dict[str, Any]]:
                 op, value = "", int(fields[2])
         except ValueError:
             continue
-        out.append(_omit({"major": major, "minor": minor, "op": op, "value": value},
-                         "major", "minor", "op", "value"))
+        out.append(
+            _omit(
+                {"major": major, "minor": minor, "op": op, "value": value},
+                "major",
+                "minor",
+                "op",
+                "value",
+            )
+        )
     return out
 
 
@@ -216,8 +229,11 @@ def v1_stats(paths: dict[str, str], hugepages_dir: str = HUGEPAGES_DIR) -> dict[
     if "pids" in paths:
         rd = _reader(paths["pids"])
         limit = _u64(rd("pids.max"))
-        st["pids"] = _omit({"current": _u64(rd("pids.current")),
-                            "limit": 0 if limit == MAX_U64 else limit}, "current", "limit")
+        st["pids"] = _omit(
+            {"current": _u64(rd("pids.current")), "limit": 0 if limit == MAX_U64 else limit},
+            "current",
+            "limit",
+        )
     if "blkio" in paths:
         st["blkio"] = _v1_blkio(_reader(paths["blkio"]))
     if "hugetlb" in paths:
@@ -283,8 +299,15 @@ def _v1_cpuset(st: dict[str, Any], rd: Reader) -> None:
     mems = parse_cpu_list(rd("cpuset.mems"))
     if mems:
         cs["mems"] = mems
-    for key in ("mem_hardwall", "mem_exclusive", "memory_migrate", "memory_spread_page",
-                "memory_spread_slab", "memory_pressure", "sched_load_balance"):
+    for key in (
+        "mem_hardwall",
+        "mem_exclusive",
+        "memory_migrate",
+        "memory_spread_page",
+        "memory_spread_slab",
+        "memory_pressure",
+        "sched_load_balance",
+    ):
         cs[key] = _u64(rd("cpuset." + key))
     level = (rd("cpuset.sched_relax_domain_level") or "0").strip()
     cs["sched_relax_domain_level"] = int(level) if level.lstrip("-").isdigit() else 0
@@ -362,7 +385,9 @@ def v2_stats(directory: str, hugepages_dir: str = HUGEPAGES_DIR) -> dict[str, An
         usage_cur, usage_max, usage_peak = _v2_mem_entry(rd, "memory")
         swap_cur, swap_max, _ = _v2_mem_entry(rd, "memory.swap")
         events = _kv(rd("memory.events"))
-        swap_limit = swap_max if swap_max == MAX_U64 or usage_max == MAX_U64 else swap_max + usage_max
+        swap_limit = (
+            swap_max if swap_max == MAX_U64 or usage_max == MAX_U64 else swap_max + usage_max
+        )
         mem: dict[str, Any] = {"cache": raw.get("file", 0)}
         mem["usage"] = memory_entry(usage_max, usage_cur, usage_peak, events.get("max", 0))
         # v1 semantics for "swap": memory+swap, as runc computes it.
@@ -374,8 +399,11 @@ def v2_stats(directory: str, hugepages_dir: str = HUGEPAGES_DIR) -> dict[str, An
     pids_cur = rd("pids.current")
     if pids_cur is not None:
         limit = _u64(rd("pids.max"))
-        st["pids"] = _omit({"current": _u64(pids_cur), "limit": 0 if limit == MAX_U64 else limit},
-                           "current", "limit")
+        st["pids"] = _omit(
+            {"current": _u64(pids_cur), "limit": 0 if limit == MAX_U64 else limit},
+            "current",
+            "limit",
+        )
     else:
         procs = rd("cgroup.procs") or ""
         st["pids"] = _omit({"current": len(procs.splitlines())}, "current")
@@ -393,8 +421,12 @@ def v2_stats(directory: str, hugepages_dir: str = HUGEPAGES_DIR) -> dict[str, An
 
 
 def _v2_io(text: str | None) -> dict[str, Any]:
-    ops = {"rbytes": ("ioServiceBytesRecursive", "Read"), "wbytes": ("ioServiceBytesRecursive", "Write"),
-           "rios": ("ioServicedRecursive", "Read"), "wios": ("ioServicedRecursive", "Write")}
+    ops = {
+        "rbytes": ("ioServiceBytesRecursive", "Read"),
+        "wbytes": ("ioServiceBytesRecursive", "Write"),
+        "rios": ("ioServicedRecursive", "Read"),
+        "wios": ("ioServicedRecursive", "Write"),
+    }
     out: dict[str, list[dict[str, Any]]] = {}
     for line in (text or "").splitlines():
         fields = line.split()
@@ -411,6 +443,12 @@ def _v2_io(text: str | None) -> dict[str, Any]:
                 continue
             table, op = ops[key]
             out.setdefault(table, []).append(
-                _omit({"major": major, "minor": minor, "op": op, "value": int(val)},
-                      "major", "minor", "op", "value"))
+                _omit(
+                    {"major": major, "minor": minor, "op": op, "value": int(val)},
+                    "major",
+                    "minor",
+                    "op",
+                    "value",
+                )
+            )
     return out

@@ -170,14 +170,18 @@ class V1Manager(CgroupManager):
             usage = _int(fsio.read_optional(d, "memory.usage_in_bytes"))
             check_usage(res, usage)
         # Kernel memory limits only exist on older kernels; runc ignores them when absent.
-        for value, name in ((res.kernel, "memory.kmem.limit_in_bytes"),
-                            (res.kernel_tcp, "memory.kmem.tcp.limit_in_bytes")):
+        for value, name in (
+            (res.kernel, "memory.kmem.limit_in_bytes"),
+            (res.kernel_tcp, "memory.kmem.tcp.limit_in_bytes"),
+        ):
             if value is None:
                 continue
             if fsio.exists(os.path.join(d, name)):
                 fsio.write_checked(d, name, str(value))
             else:
-                log.warning("kernel memory limits are not supported by this kernel; %s ignored", name)
+                log.warning(
+                    "kernel memory limits are not supported by this kernel; %s ignored", name
+                )
         self._set_memory_and_swap(d, res.memory_limit, res.memory_swap)
         if res.memory_reservation is not None:
             fsio.write_checked(d, "memory.soft_limit_in_bytes", str(res.memory_reservation))
@@ -263,10 +267,7 @@ class V1Manager(CgroupManager):
             fsio.write_checked(d, "cpu.idle", str(res.cpu_idle))
 
     def _set_blkio(self, res: Resources) -> None:
-        wants = (
-            res.io_set()
-            or res.blkio_leaf_weight is not None
-        )
+        wants = res.io_set() or res.blkio_leaf_weight is not None
         if not wants:
             return
         d = self._dir("blkio", "blkio limits")
@@ -283,7 +284,9 @@ class V1Manager(CgroupManager):
             if wd.weight is not None:
                 fsio.write_checked(d, weight_dev_file, f"{wd.major}:{wd.minor} {wd.weight}")
             if wd.leaf_weight is not None:
-                fsio.write_checked(d, "blkio.leaf_weight_device", f"{wd.major}:{wd.minor} {wd.leaf_weight}")
+                fsio.write_checked(
+                    d, "blkio.leaf_weight_device", f"{wd.major}:{wd.minor} {wd.leaf_weight}"
+                )
         for devs, name in (
             (res.throttle_read_bps, "blkio.throttle.read_bps_device"),
             (res.throttle_write_bps, "blkio.throttle.write_bps_device"),
@@ -341,7 +344,16 @@ class V1Manager(CgroupManager):
     # --- processes and statistics ----------------------------------------------------
 
     def _procs_root(self) -> str | None:
-        for name in ("devices", "freezer", "pids", "memory", "cpu", "cpuacct", "cpuset", "name=systemd"):
+        for name in (
+            "devices",
+            "freezer",
+            "pids",
+            "memory",
+            "cpu",
+            "cpuacct",
+            "cpuset",
+            "name=systemd",
+        ):
             if name in self.dirs:
                 return self.dirs[name]
         return next(iter(self.dirs.values()), None)

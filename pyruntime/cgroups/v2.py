@@ -85,7 +85,10 @@ class V2Manager(CgroupManager):
         if not missing:
             return
         try:
-            fsio.write(os.path.join(directory, "cgroup.subtree_control"), " ".join("+" + c for c in missing))
+            fsio.write(
+                os.path.join(directory, "cgroup.subtree_control"),
+                " ".join("+" + c for c in missing),
+            )
         except OSError:
             # One refused controller fails the whole write; enable what we can.
             for c in missing:

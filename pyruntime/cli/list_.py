@@ -54,6 +54,6 @@ def run(parsed: Parsed, ctx: Any) -> int:
              for d in docs]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
-        sys.stdout.write("".join(c.ljust(max(w + 2, 12)) for c, w in zip(r[:-1], widths))
+        sys.stdout.write("".join(c.ljust(max(w + 3, 12)) for c, w in zip(r[:-1], widths))
                          + r[-1] + "\n")
     return 0

@@ -26,9 +26,17 @@ COMMANDS = {
     "delete": "delete any resources held by the container often used with detached container",
     "list": "lists containers started by pyruntime with the given root",
     "spec": "create a new specification file",
+    "exec": "execute new process inside the container",
+    "pause": "pause suspends all processes inside the container",
+    "resume": "resumes all processes that have been previously paused",
+    "ps": "ps displays the processes running inside a container",
+    "update": "update container resource constraints",
+    "events": "display container events such as OOM notifications, cpu, memory, and IO usage "
+              "statistics",
+    "features": "show the enabled features",
     "validate": "check a bundle's config.json against the full runtime-spec JSON schema",
 }
-ALIASES = {"ps": "ps", "ls": "list", "del": "delete", "rm": "delete"}
+ALIASES = {"ls": "list", "del": "delete", "rm": "delete"}
 MODULE_NAMES = {"list": "list_", "delete": "delete", "validate": "validate"}
 
 GLOBAL_FLAGS = (

@@ -54,6 +54,9 @@ MOUNT_FLAGS: dict[str, tuple[bool, str]] = {
     "nolazytime": (True, "MS_LAZYTIME"),
     "nosymfollow": (False, "MS_NOSYMFOLLOW"),
     "symfollow": (True, "MS_NOSYMFOLLOW"),
+    "silent": (False, "MS_SILENT"),
+    "loud": (True, "MS_SILENT"),
+    "defaults": (False, ""),
     "bind": (False, "MS_BIND"),
     "rbind": (False, "MS_BIND|MS_REC"),
 }

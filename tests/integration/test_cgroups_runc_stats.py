@@ -62,13 +62,28 @@ def runc_container(tmp_path):
     (bundle / "config.json").write_text(json.dumps(cfg))
     state = tmp_path / "state"
     cid = "pyrt-stats-" + secrets.token_hex(3)
-    run = lambda *a: subprocess.run(  # noqa: E731
-        [RUNC, "--root", str(state), *a], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, timeout=60)
-    out = run("create", "--bundle", str(bundle), cid)
-    if out.returncode != 0:
-        pytest.skip(f"runc create failed here: {out.stderr.strip()}")
+    run = lambda *a: subprocess.run(
+        [RUNC, "--root", str(state), *a],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
     try:
+        # The container inherits create's stdio: no pipes there, or reading never ends.
+        with open(tmp_path / "create.err", "w+") as err:
+            created = subprocess.run(
+                [RUNC, "--root", str(state), "create", "--bundle", str(bundle), cid],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                check=False,
+                timeout=60,
+            )
+            err.seek(0)
+            if created.returncode != 0:
+                pytest.skip(f"runc create failed here: {err.read().strip()}")
         run("start", cid)
         yield run, cid, f"{prefix}/runc"
     finally:
@@ -76,7 +91,9 @@ def runc_container(tmp_path):
         for mount in set(paths.discover_v1("/sys/fs/cgroup").values()):
             d = Path(mount + prefix)
             if d.is_dir():
-                for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(str(p))):
+                for sub in sorted(
+                    (p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(str(p))
+                ):
                     sub.rmdir()
                 d.rmdir()
 

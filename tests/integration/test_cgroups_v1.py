@@ -59,8 +59,12 @@ class Env:
 
     def run_in(self, mgr: CgroupManager, script: str) -> subprocess.CompletedProcess[str]:
         """Run ``sh -c script`` after the shell has joined every hierarchy of ``mgr``."""
-        joins = "".join(f"echo $$ > {d}/cgroup.procs || exit 99; " for d in set(mgr.joinable_paths().values()))
-        return subprocess.run(["sh", "-c", joins + script], capture_output=True, text=True, timeout=30)
+        joins = "".join(
+            f"echo $$ > {d}/cgroup.procs || exit 99; " for d in set(mgr.joinable_paths().values())
+        )
+        return subprocess.run(
+            ["sh", "-c", joins + script], check=False, capture_output=True, text=True, timeout=30
+        )
 
     def cleanup(self) -> None:
         for p in self.procs:
@@ -127,9 +131,20 @@ def test_v1_real_create_idempotent_and_cpuset_populated(env):
 def test_v1_real_memory_every_knob(env):
     mgr = env.manager("mem")
     mgr.create()
-    mgr.set({"memory": {"limit": 33554432, "reservation": 16777216, "swap": 67108864,
-                        "kernel": 1 << 30, "kernelTCP": 1 << 29, "swappiness": 10,
-                        "disableOOMKiller": True, "useHierarchy": True}})
+    mgr.set(
+        {
+            "memory": {
+                "limit": 33554432,
+                "reservation": 16777216,
+                "swap": 67108864,
+                "kernel": 1 << 30,
+                "kernelTCP": 1 << 29,
+                "swappiness": 10,
+                "disableOOMKiller": True,
+                "useHierarchy": True,
+            }
+        }
+    )
     assert read(mgr, "memory", "memory.limit_in_bytes") == "33554432"
     assert read(mgr, "memory", "memory.soft_limit_in_bytes") == "16777216"
     assert read(mgr, "memory", "memory.memsw.limit_in_bytes") == "67108864"
@@ -165,8 +180,19 @@ def test_v1_real_cpu_every_knob(env):
     mgr.create()
     # RT time must be granted down the tree: give the test prefix a budget first.
     Path(MOUNTS["cpu"] + env.prefix, "cpu.rt_runtime_us").write_text("1000")
-    mgr.set({"cpu": {"shares": 512, "quota": 50000, "period": 200000, "burst": 10000,
-                     "realtimeRuntime": 1000, "realtimePeriod": 1000000, "idle": 0}})
+    mgr.set(
+        {
+            "cpu": {
+                "shares": 512,
+                "quota": 50000,
+                "period": 200000,
+                "burst": 10000,
+                "realtimeRuntime": 1000,
+                "realtimePeriod": 1000000,
+                "idle": 0,
+            }
+        }
+    )
     assert read(mgr, "cpu", "cpu.shares") == "512"
     assert read(mgr, "cpu", "cpu.cfs_quota_us") == "50000"
     assert read(mgr, "cpu", "cpu.cfs_period_us") == "200000"
@@ -194,8 +220,11 @@ def test_v1_real_cpuset(env):
     mgr.set({"cpu": {"cpus": "0", "mems": "0"}})
     assert read(mgr, "cpuset", "cpuset.cpus") == "0"
     p = env.sleeper(mgr)
-    allowed = [ln for ln in Path(f"/proc/{p.pid}/status").read_text().splitlines()
-               if ln.startswith("Cpus_allowed_list")]
+    allowed = [
+        ln
+        for ln in Path(f"/proc/{p.pid}/status").read_text().splitlines()
+        if ln.startswith("Cpus_allowed_list")
+    ]
     assert allowed == ["Cpus_allowed_list:\t0"]
 
 
@@ -229,14 +258,20 @@ def test_v1_real_blkio_weight_and_throttles(env):
     major, minor = _root_block_device()
     mgr = env.manager("blkio")
     mgr.create()
-    mgr.set({"blockIO": {
-        "weight": 300,
-        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
-        "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": 2097152}],
-        "throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 100}],
-        "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 200}],
-    }})
-    weight_file = "blkio.weight" if os.path.exists(MOUNTS["blkio"] + "/blkio.weight") else "blkio.bfq.weight"
+    mgr.set(
+        {
+            "blockIO": {
+                "weight": 300,
+                "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": 2097152}],
+                "throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 100}],
+                "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 200}],
+            }
+        }
+    )
+    weight_file = (
+        "blkio.weight" if os.path.exists(MOUNTS["blkio"] + "/blkio.weight") else "blkio.bfq.weight"
+    )
     if os.path.exists(Path(mgr.joinable_paths()["blkio"], weight_file)):
         assert read(mgr, "blkio", weight_file).split()[-1] == "300"
     dev = f"{major}:{minor}"
@@ -249,8 +284,10 @@ def test_v1_real_blkio_weight_and_throttles(env):
 def test_v1_real_devices_docker_rules_enforced(env):
     mgr = env.manager("dev")
     mgr.create()
-    rules = [{"allow": False, "access": "rwm"},
-             {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"}]
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    ]
     # /dev/null in linux.devices drops runc's default allow of c 1:3.
     mgr.set({"devices": rules}, [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}])
     listing = read(mgr, "devices", "devices.list").splitlines()
@@ -302,7 +339,10 @@ def test_v1_real_oom_event(env):
     mgr.set({"memory": {"limit": 16 << 20, "swap": 16 << 20}})
     watcher = mgr.oom_events()
     try:
-        out = env.run_in(mgr, f"exec {sys.executable} -c 'b = bytearray(256 << 20); b[::4096] = b\"x\" * len(b[::4096])'")
+        out = env.run_in(
+            mgr,
+            f"exec {sys.executable} -c 'b = bytearray(256 << 20); b[::4096] = b\"x\" * len(b[::4096])'",
+        )
         assert out.returncode != 0
         assert watcher.wait(5) == "oom"
     finally:

@@ -54,7 +54,9 @@ class Env:
 
     def run_in(self, mgr: V2Manager, script: str) -> subprocess.CompletedProcess[str]:
         join = f"echo $$ > {mgr.dir}/cgroup.procs || exit 99; "
-        return subprocess.run(["sh", "-c", join + script], capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            ["sh", "-c", join + script], check=False, capture_output=True, text=True, timeout=30
+        )
 
     def cleanup(self) -> None:
         for p in self.procs:
@@ -144,8 +146,10 @@ def test_v2_real_signal_all_sigterm(env):
 def test_v2_real_device_filter_denies_and_allows(env):
     mgr = env.manager("dev")
     mgr.create()
-    rules = [{"allow": False, "access": "rwm"},
-             {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"}]
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"},
+    ]
     # /dev/null redefined in linux.devices: runc's default allow for c 1:3 is dropped.
     mgr.set({"devices": rules}, [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}])
     out = env.run_in(mgr, "head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo wrote")
@@ -168,14 +172,20 @@ def test_v2_real_device_filter_partial_access(env):
     mgr = env.manager("devacc")
     mgr.create()
     # Without the linux.devices entry runc's default "c 1:3 rwm" would allow it again.
-    mgr.set({"devices": [{"allow": False, "type": "c", "major": 1, "minor": 3, "access": "w"}]},
-            [{"path": "/dev/null"}])
+    mgr.set(
+        {"devices": [{"allow": False, "type": "c", "major": 1, "minor": 3, "access": "w"}]},
+        [{"path": "/dev/null"}],
+    )
     out = env.run_in(mgr, "cat /dev/null && echo readok; echo x > /dev/null && echo wrote")
     assert "readok" in out.stdout and "wrote" not in out.stdout
 
 
-@pytest.mark.skipif("hugetlb" not in Path(V2_ROOT, "cgroup.controllers").read_text().split()
-                    if paths.is_cgroup2_root(V2_ROOT) else True, reason="no hugetlb controller")
+@pytest.mark.skipif(
+    "hugetlb" not in Path(V2_ROOT, "cgroup.controllers").read_text().split()
+    if paths.is_cgroup2_root(V2_ROOT)
+    else True,
+    reason="no hugetlb controller",
+)
 def test_v2_real_hugetlb_controller(env):
     mgr = env.manager("huge")
     mgr.create()  # enables every available controller down the tree
@@ -205,8 +215,16 @@ def test_v2_real_stats_shape(env):
     mgr.create()
     env.sleeper(mgr)
     st = mgr.stats()
-    assert set(st) == {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt",
-                       "network_interfaces"}
+    assert set(st) == {
+        "cpu",
+        "cpuset",
+        "memory",
+        "pids",
+        "blkio",
+        "hugetlb",
+        "intel_rdt",
+        "network_interfaces",
+    }
     assert st["pids"] == {"current": 1}
     assert set(st["cpu"]["usage"]) >= {"kernel", "user"}
 

@@ -13,17 +13,19 @@ from pyruntime.cgroups.resources import DeviceRule as R
 from pyruntime.cgroups.resources import parse_device_rules
 
 DOCKER_RULES = parse_device_rules(
-    [{"allow": False, "access": "rwm"},
-     {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-     {"allow": True, "type": "c", "major": 136, "access": "rwm"},
-     {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]
+    [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+        {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+    ]
 )
 
 
 def test_container_rules_appends_runc_defaults():
     rules = container_rules(DOCKER_RULES, None)
     assert rules[: len(DOCKER_RULES)] == DOCKER_RULES
-    assert rules[len(DOCKER_RULES):] == [r for _, r in DEFAULT_DEVICES]
+    assert rules[len(DOCKER_RULES) :] == [r for _, r in DEFAULT_DEVICES]
 
 
 def test_container_rules_linux_device_path_drops_default():
@@ -56,13 +58,17 @@ def test_emulator_docker_rules_allow_and_deny():
 
 
 def test_emulator_deny_strips_exact_exception_access():
-    emu = emulate([R(False, "a", -1, -1, "rwm"), R(True, "c", 1, 3, "rwm"), R(False, "c", 1, 3, "w")])
+    emu = emulate(
+        [R(False, "a", -1, -1, "rwm"), R(True, "c", 1, 3, "rwm"), R(False, "c", 1, 3, "w")]
+    )
     assert emu.exceptions == {("c", 1, 3): "rm"}
     assert not emu.allows("c", 1, 3, "w") and emu.allows("c", 1, 3, "r")
 
 
 def test_emulator_allow_all_resets_exceptions():
-    emu = emulate([R(False, "a", -1, -1, "rwm"), R(True, "c", 1, 3, "r"), R(True, "a", -1, -1, "rwm")])
+    emu = emulate(
+        [R(False, "a", -1, -1, "rwm"), R(True, "c", 1, 3, "r"), R(True, "a", -1, -1, "rwm")]
+    )
     assert emu.default_allow and emu.exceptions == {}
 
 
@@ -75,7 +81,7 @@ def test_bpf_program_allow_all_is_mov1_exit():
 
 def test_bpf_program_exact_bytes_single_rule():
     code = bpfprog.device_program([R(False, "a", -1, -1, "rwm"), R(True, "c", 1, 3, "rw")])
-    insns = [struct.unpack("<BBhi", code[i:i + 8]) for i in range(0, len(code), 8)]
+    insns = [struct.unpack("<BBhi", code[i : i + 8]) for i in range(0, len(code), 8)]
     assert insns == [
         (0x61, 0x12, 0, 0),  # r2 = *(u32 *)(r1 + 0)
         (0x54, 0x02, 0, 0xFFFF),  # w2 &= 0xffff
@@ -100,7 +106,14 @@ def test_bpf_program_docker_rules_matches_emulator():
     rules = container_rules(DOCKER_RULES, None)
     emu = emulate(rules)
     code = bpfprog.device_program(rules)
-    for dev in [("c", 1, 5), ("c", 1, 3), ("c", 136, 0), ("c", 10, 229), ("b", 8, 0), ("c", 10, 200)]:
+    for dev in [
+        ("c", 1, 5),
+        ("c", 1, 3),
+        ("c", 136, 0),
+        ("c", 10, 229),
+        ("b", 8, 0),
+        ("c", 10, 200),
+    ]:
         for acc in ("r", "w", "m", "rw", "rwm"):
             assert bpfprog.run_program(code, *dev, acc) == emu.allows(*dev, acc), (dev, acc)
 

@@ -68,7 +68,10 @@ def test_parse_target_systemd_slice_name_kept():
 
 
 def test_parse_target_systemd_empty_parent_defaults_system_slice():
-    assert cgpaths.parse_target(":docker:abc", "abc", systemd=True).inner == "/system.slice/docker-abc.scope"
+    assert (
+        cgpaths.parse_target(":docker:abc", "abc", systemd=True).inner
+        == "/system.slice/docker-abc.scope"
+    )
 
 
 def test_parse_target_systemd_absent_uses_runc_prefix():
@@ -102,7 +105,12 @@ def test_parse_target_relative_cannot_escape():
 
 def test_parse_proc_cgroup_splits_comounts_and_v2():
     text = "9:name=systemd:/s\n4:cpu,cpuacct:/c\n0::/u\n"
-    assert cgpaths.parse_proc_cgroup(text) == {"name=systemd": "/s", "cpu": "/c", "cpuacct": "/c", "": "/u"}
+    assert cgpaths.parse_proc_cgroup(text) == {
+        "name=systemd": "/s",
+        "cpu": "/c",
+        "cpuacct": "/c",
+        "": "/u",
+    }
 
 
 def test_discover_v1_tree_finds_every_hierarchy(tmp_path):
@@ -111,8 +119,18 @@ def test_discover_v1_tree_finds_every_hierarchy(tmp_path):
     assert m["cpu"] == m["cpuacct"] == str(root / "cpu,cpuacct")
     assert m["name=systemd"] == str(root / "systemd")
     assert m[""] == str(root / "unified")
-    assert set(m) == {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                      "name=systemd", ""}
+    assert set(m) == {
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
+        "name=systemd",
+        "",
+    }
 
 
 def test_detect_version_v1_and_v2_trees(tmp_path):
@@ -154,7 +172,9 @@ def test_open_manager_reopen_absolute_path_same_dirs(tmp_path):
     root = make_v1_root(tmp_path)
     first = open_manager(None, "abc", root=str(root))
     assert first.path == "/abc"
-    assert open_manager(first.path, "abc", root=str(root)).joinable_paths() == first.joinable_paths()
+    assert (
+        open_manager(first.path, "abc", root=str(root)).joinable_paths() == first.joinable_paths()
+    )
 
 
 def test_open_manager_v2_relative_is_sibling_of_own_cgroup(tmp_path):
@@ -190,5 +210,7 @@ def test_open_manager_does_not_import_ctypes_or_stats():
         "if m in sys.modules]; print(bad)"
     )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     assert out.stdout.strip() == "[]"

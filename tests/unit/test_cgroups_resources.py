@@ -26,9 +26,12 @@ def test_parse_resources_none_is_empty():
 
 def test_parse_resources_docker_update_zeros_mean_unset():
     r = parse_resources(
-        {"memory": {"limit": 0, "reservation": 10485760, "kernel": 0},
-         "cpu": {"shares": 512, "quota": 150000, "period": 100000, "cpus": "0"},
-         "pids": {"limit": 50}, "blockIO": {"weight": 0}}
+        {
+            "memory": {"limit": 0, "reservation": 10485760, "kernel": 0},
+            "cpu": {"shares": 512, "quota": 150000, "period": 100000, "cpus": "0"},
+            "pids": {"limit": 50},
+            "blockIO": {"weight": 0},
+        }
     )
     assert r.memory_limit is None and r.kernel is None and r.blkio_weight is None
     assert r.memory_reservation == 10485760
@@ -37,26 +40,50 @@ def test_parse_resources_docker_update_zeros_mean_unset():
 
 
 def test_parse_resources_full_object_every_field():
-    r = parse_resources({
-        "memory": {"limit": 1, "reservation": 2, "swap": 3, "kernel": 4, "kernelTCP": 5,
-                   "swappiness": 0, "disableOOMKiller": True, "useHierarchy": True,
-                   "checkBeforeUpdate": True},
-        "cpu": {"shares": 6, "quota": -1, "period": 7, "burst": 0, "realtimeRuntime": 8,
-                "realtimePeriod": 9, "cpus": "0-1", "mems": "0", "idle": 1},
-        "pids": {"limit": -1},
-        "blockIO": {"weight": 10, "leafWeight": 11,
-                    "weightDevice": [{"major": 8, "minor": 0, "weight": 12, "leafWeight": 13}],
-                    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 14}],
-                    "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 15}],
-                    "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 16}],
-                    "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 17}]},
-        "hugepageLimits": [{"pageSize": "2MB", "limit": 18}],
-        "network": {"classID": 19, "priorities": [{"name": "eth0", "priority": 20}]},
-        "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
-        "unified": {"io.weight": "50"},
-        "devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1,
-                                                        "access": "wr"}],
-    })
+    r = parse_resources(
+        {
+            "memory": {
+                "limit": 1,
+                "reservation": 2,
+                "swap": 3,
+                "kernel": 4,
+                "kernelTCP": 5,
+                "swappiness": 0,
+                "disableOOMKiller": True,
+                "useHierarchy": True,
+                "checkBeforeUpdate": True,
+            },
+            "cpu": {
+                "shares": 6,
+                "quota": -1,
+                "period": 7,
+                "burst": 0,
+                "realtimeRuntime": 8,
+                "realtimePeriod": 9,
+                "cpus": "0-1",
+                "mems": "0",
+                "idle": 1,
+            },
+            "pids": {"limit": -1},
+            "blockIO": {
+                "weight": 10,
+                "leafWeight": 11,
+                "weightDevice": [{"major": 8, "minor": 0, "weight": 12, "leafWeight": 13}],
+                "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 14}],
+                "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 15}],
+                "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 16}],
+                "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 17}],
+            },
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 18}],
+            "network": {"classID": 19, "priorities": [{"name": "eth0", "priority": 20}]},
+            "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
+            "unified": {"io.weight": "50"},
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "access": "wr"},
+            ],
+        }
+    )
     assert r.swappiness == 0  # zero is a real swappiness, not "unset"
     assert r.cpu_burst == 0 and r.cpu_idle == 1 and r.cpu_quota == -1
     assert r.check_before_update and r.disable_oom_killer and r.use_hierarchy
@@ -75,11 +102,16 @@ def test_parse_resources_full_object_every_field():
         ({"memory": {"limit": "1"}}, "linux.resources.memory.limit"),
         ({"memory": {"swappiness": 101}}, "linux.resources.memory.swappiness"),
         ({"cpu": {"shares": -5}}, "linux.resources.cpu.shares"),
-        ({"devices": [{"allow": True, "type": "x", "access": "r"}]}, "linux.resources.devices[0].type"),
+        (
+            {"devices": [{"allow": True, "type": "x", "access": "r"}]},
+            "linux.resources.devices[0].type",
+        ),
         ({"devices": [{"allow": True}]}, "linux.resources.devices[0].access"),
         ({"devices": [{"access": "r"}]}, "linux.resources.devices[0].allow"),
-        ({"blockIO": {"throttleReadBpsDevice": [{"major": 1}]}},
-         "linux.resources.blockIO.throttleReadBpsDevice[0]"),
+        (
+            {"blockIO": {"throttleReadBpsDevice": [{"major": 1}]}},
+            "linux.resources.blockIO.throttleReadBpsDevice[0]",
+        ),
         ({"unified": {"a.b": 1}}, "linux.resources.unified.a.b"),
     ],
 )
@@ -101,8 +133,10 @@ def test_parse_resources_contract_examples_parse(name):
     parse_resources(cfg.get("linux", {}).get("resources"))
 
 
-@pytest.mark.parametrize("shares, weight", [(2, 1), (1, 1), (1024, 100), (262144, 10000),
-                                            (300000, 10000), (512, 59), (2048, 174)])
+@pytest.mark.parametrize(
+    "shares, weight",
+    [(2, 1), (1, 1), (1024, 100), (262144, 10000), (300000, 10000), (512, 59), (2048, 174)],
+)
 def test_shares_to_weight_runc_values(shares, weight):
     assert shares_to_weight(shares) == weight
 
@@ -114,8 +148,14 @@ def test_blkio_weight_to_io_weight_linear(blkio, io):
 
 @pytest.mark.parametrize(
     "swap, mem, out",
-    [(None, -1, -1), (None, 100, None), (-1, 100, -1), (300, -1, 300), (300, 100, 200),
-     (100, 100, 0)],
+    [
+        (None, -1, -1),
+        (None, 100, None),
+        (-1, 100, -1),
+        (300, -1, 300),
+        (300, 100, 200),
+        (100, 100, 0),
+    ],
 )
 def test_swap_to_v2_conversions(swap, mem, out):
     assert swap_to_v2(swap, mem) == out
@@ -123,7 +163,11 @@ def test_swap_to_v2_conversions(swap, mem, out):
 
 @pytest.mark.parametrize(
     "swap, mem, msg",
-    [(300, None, "without memory limit"), (50, 100, "should be >= memory"), (300, -5, "invalid memory")],
+    [
+        (300, None, "without memory limit"),
+        (50, 100, "should be >= memory"),
+        (300, -5, "invalid memory"),
+    ],
 )
 def test_swap_to_v2_impossible_raises(swap, mem, msg):
     with pytest.raises(CgroupError, match=msg):

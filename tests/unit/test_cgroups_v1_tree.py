@@ -52,8 +52,12 @@ FILES: dict[str, dict[str, str]] = {
         "blkio.throttle.read_iops_device": "",
         "blkio.throttle.write_iops_device": "",
     },
-    "hugetlb": {"hugetlb.2MB.limit_in_bytes": "", "hugetlb.1GB.limit_in_bytes": "",
-                "hugetlb.2MB.rsvd.limit_in_bytes": "", "hugetlb.1GB.rsvd.limit_in_bytes": ""},
+    "hugetlb": {
+        "hugetlb.2MB.limit_in_bytes": "",
+        "hugetlb.1GB.limit_in_bytes": "",
+        "hugetlb.2MB.rsvd.limit_in_bytes": "",
+        "hugetlb.1GB.rsvd.limit_in_bytes": "",
+    },
     "net_cls,net_prio": {"net_cls.classid": "0\n", "net_prio.ifpriomap": ""},
     "rdma": {"rdma.max": ""},
     "freezer": {"freezer.state": "THAWED\n", "freezer.self_freezing": "0\n"},
@@ -61,7 +65,9 @@ FILES: dict[str, dict[str, str]] = {
 }
 
 
-def build_tree(tmp_path: Path, leaf: str = "c1", hierarchies: tuple[str, ...] = tuple(FILES)) -> Path:
+def build_tree(
+    tmp_path: Path, leaf: str = "c1", hierarchies: tuple[str, ...] = tuple(FILES)
+) -> Path:
     root = tmp_path / "cg"
     for h in hierarchies:
         mount = root / h
@@ -117,23 +123,44 @@ def test_v1_create_copies_cpuset_from_parent_at_every_level(tmp_path):
 def test_v1_set_full_resources_exact_writes(tree):
     mgr = open_manager("/c1", "c1", root=str(tree))
     res = {
-        "memory": {"limit": 33554432, "reservation": 1048576, "swap": 67108864, "kernel": 1 << 30,
-                   "kernelTCP": 1 << 29, "swappiness": 10, "disableOOMKiller": True,
-                   "useHierarchy": True},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000, "realtimeRuntime": 950,
-                "realtimePeriod": 1000, "cpus": "0-1", "mems": "0", "idle": 0},
+        "memory": {
+            "limit": 33554432,
+            "reservation": 1048576,
+            "swap": 67108864,
+            "kernel": 1 << 30,
+            "kernelTCP": 1 << 29,
+            "swappiness": 10,
+            "disableOOMKiller": True,
+            "useHierarchy": True,
+        },
+        "cpu": {
+            "shares": 512,
+            "quota": 50000,
+            "period": 100000,
+            "burst": 1000,
+            "realtimeRuntime": 950,
+            "realtimePeriod": 1000,
+            "cpus": "0-1",
+            "mems": "0",
+            "idle": 0,
+        },
         "pids": {"limit": 10},
-        "blockIO": {"weight": 300, "leafWeight": 200,
-                    "weightDevice": [{"major": 8, "minor": 0, "weight": 500, "leafWeight": 50}],
-                    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
-                    "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2000}],
-                    "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 30}],
-                    "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 40}]},
+        "blockIO": {
+            "weight": 300,
+            "leafWeight": 200,
+            "weightDevice": [{"major": 8, "minor": 0, "weight": 500, "leafWeight": 50}],
+            "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
+            "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2000}],
+            "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 30}],
+            "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 40}],
+        },
         "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
         "network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 2}]},
         "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
-        "devices": [{"allow": False, "access": "rwm"},
-                    {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"}],
+        "devices": [
+            {"allow": False, "access": "rwm"},
+            {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+        ],
     }
     with fsio.record_writes() as log:
         mgr.set(res, [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}])
@@ -210,10 +237,15 @@ def test_v1_set_memory_unlimited_sets_memsw_unlimited(tree):
 def test_v1_update_docker_zeros_leave_unchanged(tree):
     mgr = open_manager("/c1", "c1", root=str(tree))
     with fsio.record_writes() as log:
-        mgr.update({"memory": {"limit": 0, "reservation": 10485760, "kernel": 0},
-                    "cpu": {"shares": 0, "quota": 150000, "period": 0, "cpus": "0"},
-                    "pids": {"limit": 0}, "blockIO": {"weight": 0},
-                    "devices": [{"allow": False, "access": "rwm"}]})
+        mgr.update(
+            {
+                "memory": {"limit": 0, "reservation": 10485760, "kernel": 0},
+                "cpu": {"shares": 0, "quota": 150000, "period": 0, "cpus": "0"},
+                "pids": {"limit": 0},
+                "blockIO": {"weight": 0},
+                "devices": [{"allow": False, "access": "rwm"}],
+            }
+        )
     assert writes_under(log, tree) == [
         ("cpuset/c1/cpuset.cpus", "0"),
         ("memory/c1/memory.soft_limit_in_bytes", "10485760"),
@@ -237,7 +269,9 @@ def test_v1_set_unified_refused(tree):
 def test_v1_set_missing_controller_clear_error(tmp_path):
     root = build_tree(tmp_path, hierarchies=("cpuset", "devices", "memory", "freezer"))
     mgr = open_manager("/c1", "c1", root=str(root))
-    with pytest.raises(CgroupError, match="cannot set hugetlb limit: the hugetlb cgroup controller is not mounted"):
+    with pytest.raises(
+        CgroupError, match="cannot set hugetlb limit: the hugetlb cgroup controller is not mounted"
+    ):
         mgr.set({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})
 
 
@@ -342,17 +376,30 @@ def test_v1_stats_shape_and_values(tree):
     (tree / "memory/c1/memory.failcnt").write_text("3\n")
     (tree / "memory/c1/memory.limit_in_bytes").write_text("1048576\n")
     (tree / "blkio/c1/blkio.throttle.io_service_bytes_recursive").write_text(
-        "8:0 Read 4096\n8:0 Write 0\nTotal 4096\n")
+        "8:0 Read 4096\n8:0 Write 0\nTotal 4096\n"
+    )
     (tree / "blkio/c1/blkio.throttle.io_serviced_recursive").write_text("8:0 Read 1\nTotal 1\n")
     (tree / "cpuset/c1/cpuset.cpus").write_text("0-1,3\n")
     mgr = open_manager("/c1", "c1", root=str(tree))
     st = mgr.stats()
-    assert set(st) == {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt",
-                       "network_interfaces"}
-    assert st["cpu"]["usage"] == {"total": 123456, "percpu": [100000, 23456],
-                                  "percpu_kernel": [10000, 3456], "percpu_user": [90000, 20000],
-                                  "kernel": 1 * 10**9 // os.sysconf("SC_CLK_TCK"),
-                                  "user": 3 * 10**9 // os.sysconf("SC_CLK_TCK")}
+    assert set(st) == {
+        "cpu",
+        "cpuset",
+        "memory",
+        "pids",
+        "blkio",
+        "hugetlb",
+        "intel_rdt",
+        "network_interfaces",
+    }
+    assert st["cpu"]["usage"] == {
+        "total": 123456,
+        "percpu": [100000, 23456],
+        "percpu_kernel": [10000, 3456],
+        "percpu_user": [90000, 20000],
+        "kernel": 1 * 10**9 // os.sysconf("SC_CLK_TCK"),
+        "user": 3 * 10**9 // os.sysconf("SC_CLK_TCK"),
+    }
     assert st["cpu"]["throttling"] == {"periods": 5, "throttledPeriods": 2, "throttledTime": 777}
     assert st["memory"]["cache"] == 100
     assert st["memory"]["usage"] == {"limit": 1048576, "usage": 4096, "max": 8192, "failcnt": 3}
@@ -361,8 +408,10 @@ def test_v1_stats_shape_and_values(tree):
     assert st["cpuset"]["cpus"] == [0, 1, 3]
     # runc's omitempty drops zero minor/value fields too.
     assert st["blkio"] == {
-        "ioServiceBytesRecursive": [{"major": 8, "op": "Read", "value": 4096},
-                                    {"major": 8, "op": "Write"}],
+        "ioServiceBytesRecursive": [
+            {"major": 8, "op": "Read", "value": 4096},
+            {"major": 8, "op": "Write"},
+        ],
         "ioServicedRecursive": [{"major": 8, "op": "Read", "value": 1}],
     }
     assert st["network_interfaces"] is None

@@ -27,7 +27,7 @@ LEAF_FILES = {
     "cpu.max.burst": "0\n",
     "cpu.idle": "0\n",
     "cpu.stat": "usage_usec 2000\nuser_usec 1500\nsystem_usec 500\nnr_periods 4\nnr_throttled 1\n"
-                "throttled_usec 30\n",
+    "throttled_usec 30\n",
     "cpuset.cpus": "",
     "cpuset.mems": "",
     "cpuset.cpus.effective": "0-1\n",
@@ -58,15 +58,20 @@ LEAF_FILES = {
 def loaded(monkeypatch):
     """Capture device programs instead of calling bpf(2)."""
     calls: list[tuple[str, bytes]] = []
-    monkeypatch.setattr(V2Manager, "device_loader", staticmethod(lambda d, code: calls.append((d, code))))
+    monkeypatch.setattr(
+        V2Manager, "device_loader", staticmethod(lambda d, code: calls.append((d, code)))
+    )
     return calls
 
 
 def build_tree(tmp_path: Path, leaf: str = "c1") -> Path:
     root = tmp_path / "cg2"
     root.mkdir()
-    for name, content in (("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma\n"),
-                          ("cgroup.subtree_control", ""), ("cgroup.procs", "")):
+    for name, content in (
+        ("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma\n"),
+        ("cgroup.subtree_control", ""),
+        ("cgroup.procs", ""),
+    ):
         (root / name).write_text(content)
     d = root / leaf
     d.mkdir(parents=True)
@@ -103,8 +108,11 @@ def test_v2_create_enables_controllers_in_every_ancestor(tmp_path):
     finally:
         fsio.mkdir_p = orig  # type: ignore[assignment]
     ctl = "+cpuset +cpu +io +memory +hugetlb +pids +rdma"
-    assert rel(log, root) == [("cgroup.subtree_control", ctl), ("a/cgroup.subtree_control", ctl),
-                              ("a/b/cgroup.subtree_control", ctl)]
+    assert rel(log, root) == [
+        ("cgroup.subtree_control", ctl),
+        ("a/cgroup.subtree_control", ctl),
+        ("a/b/cgroup.subtree_control", ctl),
+    ]
     assert (root / "a/b/c").is_dir()
 
 
@@ -120,14 +128,23 @@ def test_v2_set_full_resources_exact_writes(tree, loaded):
     mgr = open_manager("/c1", "c1", root=str(tree))
     res = {
         "memory": {"limit": 33554432, "reservation": 1048576, "swap": 67108864},
-        "cpu": {"shares": 512, "quota": 50000, "period": 200000, "burst": 1000, "cpus": "0",
-                "mems": "0", "idle": 1},
+        "cpu": {
+            "shares": 512,
+            "quota": 50000,
+            "period": 200000,
+            "burst": 1000,
+            "cpus": "0",
+            "mems": "0",
+            "idle": 1,
+        },
         "pids": {"limit": 10},
-        "blockIO": {"weight": 500,
-                    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
-                    "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2000}],
-                    "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 30}],
-                    "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 40}]},
+        "blockIO": {
+            "weight": 500,
+            "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
+            "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2000}],
+            "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 30}],
+            "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 40}],
+        },
         "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
         "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
         "unified": {"memory.high": "30000000", "io.max": "8:16 rbps=1\n8:32 wbps=2"},
@@ -168,7 +185,9 @@ def test_v2_set_bfq_weight_used_when_present(tree, loaded):
     (tree / "c1/io.bfq.weight").write_text("default 100\n")
     mgr = open_manager("/c1", "c1", root=str(tree))
     with fsio.record_writes() as log:
-        mgr.update({"blockIO": {"weight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 50}]}})
+        mgr.update(
+            {"blockIO": {"weight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 50}]}}
+        )
     assert rel(log, tree) == [("c1/io.bfq.weight", "300"), ("c1/io.bfq.weight", "8:0 50")]
 
 
@@ -233,16 +252,24 @@ def test_v2_update_does_not_touch_devices(tree, loaded):
 def test_v2_v1_only_fields_warn_and_write_nothing(tree, caplog):
     mgr = open_manager("/c1", "c1", root=str(tree))
     with fsio.record_writes() as log:
-        mgr.update({"memory": {"swappiness": 10, "kernel": 5}, "cpu": {"realtimeRuntime": 5},
-                    "network": {"classID": 3}})
+        mgr.update(
+            {
+                "memory": {"swappiness": 10, "kernel": 5},
+                "cpu": {"realtimeRuntime": 5},
+                "network": {"classID": 3},
+            }
+        )
     assert log == []
     assert "not supported on cgroup v2" in caplog.text and "memory.swappiness" in caplog.text
 
 
 @pytest.mark.parametrize(
     "key, msg",
-    [("../x", "must be a file name"), ("nodot", "must be in the form CONTROLLER.PARAMETER"),
-     ("misc.max", "controller 'misc' not available")],
+    [
+        ("../x", "must be a file name"),
+        ("nodot", "must be in the form CONTROLLER.PARAMETER"),
+        ("misc.max", "controller 'misc' not available"),
+    ],
 )
 def test_v2_unified_bad_key_clear_error(tree, key, msg):
     mgr = open_manager("/c1", "c1", root=str(tree))
@@ -272,16 +299,24 @@ def test_v2_stats_shape_and_values(tree, tmp_path):
     from pyruntime.cgroups.stats import v2_stats
 
     st = v2_stats(str(tree / "c1"), hugepages_dir=str(hp))
-    assert st["cpu"] == {"usage": {"total": 2000000, "kernel": 500000, "user": 1500000},
-                         "throttling": {"periods": 4, "throttledPeriods": 1, "throttledTime": 30000}}
+    assert st["cpu"] == {
+        "usage": {"total": 2000000, "kernel": 500000, "user": 1500000},
+        "throttling": {"periods": 4, "throttledPeriods": 1, "throttledTime": 30000},
+    }
     assert st["memory"]["usage"] == {"limit": 2**64 - 1, "usage": 8192, "max": 16384, "failcnt": 2}
     assert st["memory"]["cache"] == 4096
     assert st["pids"] == {"current": 1}
     assert st["cpuset"]["cpus"] == [0, 1]
-    assert st["blkio"] == {"ioServiceBytesRecursive": [{"major": 8, "op": "Read", "value": 4096},
-                                                       {"major": 8, "op": "Write"}],
-                           "ioServicedRecursive": [{"major": 8, "op": "Read", "value": 1},
-                                                   {"major": 8, "op": "Write"}]}
+    assert st["blkio"] == {
+        "ioServiceBytesRecursive": [
+            {"major": 8, "op": "Read", "value": 4096},
+            {"major": 8, "op": "Write"},
+        ],
+        "ioServicedRecursive": [
+            {"major": 8, "op": "Read", "value": 1},
+            {"major": 8, "op": "Write"},
+        ],
+    }
     assert st["hugetlb"] == {"2MB": {"failcnt": 0}}
 
 

@@ -1,0 +1,19 @@
+"""`pyruntime features`: print the runtime-spec features document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyruntime.cli.args import Parsed
+from pyruntime.cli.common import print_json
+
+SYNOPSIS = ""
+FLAGS = ()
+
+
+def run(parsed: Parsed, ctx: Any) -> int:
+    """Print features.json."""
+    from pyruntime.features import features
+
+    print_json(features())
+    return 0

@@ -1,0 +1,20 @@
+"""`pyruntime resume <container-id>...`: thaw a paused container."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyruntime.cli.args import Parsed, UsageError
+from pyruntime.cli.common import runtime
+
+SYNOPSIS = "<container-id> [container-id...]"
+FLAGS = ()
+
+
+def run(parsed: Parsed, ctx: Any) -> int:
+    """Resume each container."""
+    if not parsed.args:
+        raise UsageError("requires at least 1 argument: container id")
+    for cid in parsed.args:
+        runtime(ctx).resume(cid)
+    return 0

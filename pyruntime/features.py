@@ -1,0 +1,49 @@
+"""The runtime-spec `features` document, truthful to what pyruntime implements here.
+
+Owns: assembling features.json from the constant tables, seccomp's own report and host facts.
+Must not touch: containers or state.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyruntime.spec import constants as C
+
+
+def features() -> dict[str, Any]:
+    """The document `pyruntime features` prints."""
+    from pyruntime import seccomp
+
+    options = sorted(set(C.MOUNT_FLAGS) | set(C.PROPAGATION_OPTIONS) | set(C.RECURSIVE_ATTRS)
+                     | {"tmpcopyup"} - {"idmap", "ridmap"})
+    return {
+        "ociVersionMin": C.OCI_VERSION_MIN,
+        "ociVersionMax": C.OCI_VERSION_MAX,
+        "hooks": list(C.HOOK_NAMES),
+        "mountOptions": options,
+        "linux": {
+            "namespaces": sorted(C.NAMESPACES),
+            "capabilities": list(C.CAPABILITIES),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
+                       "rdma": True},
+            "seccomp": seccomp.features(),
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {
+            **seccomp.features_annotations(),
+            "org.opencontainers.pyruntime.version": _version(),
+            "org.opencontainers.pyruntime.host.cgroup2": str(
+                os.path.exists("/sys/fs/cgroup/cgroup.controllers")).lower(),
+        },
+    }
+
+
+def _version() -> str:
+    from pyruntime import __version__
+
+    return __version__
