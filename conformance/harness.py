@@ -454,12 +454,13 @@ def processes_under(path: Path) -> list[int]:
     return found
 
 
-def v1_controllers() -> list[str]:
-    """Mounted cgroup v1 controller directories under /sys/fs/cgroup."""
+def v1_controllers(with_unified: bool = False) -> list[str]:
+    """Mounted cgroup v1 hierarchies under /sys/fs/cgroup (+ hybrid 'unified')."""
+    kinds = ("cgroup", "cgroup2") if with_unified else ("cgroup",)
     out = []
     with open("/proc/self/mountinfo") as f:
         for e in parse_mountinfo(f.read()):
-            if e.fstype == "cgroup" and e.mountpoint.startswith(str(CGROUP_ROOT) + "/"):
+            if e.fstype in kinds and e.mountpoint.startswith(str(CGROUP_ROOT) + "/"):
                 out.append(Path(e.mountpoint).name)
     return out
 
@@ -474,7 +475,7 @@ def cgroup_dirs(cgroups_path: str) -> list[Path]:
     if cgroup_v2_only():
         cands = [CGROUP_ROOT / rel]
     else:
-        cands = [CGROUP_ROOT / c / rel for c in v1_controllers()]
+        cands = [CGROUP_ROOT / c / rel for c in v1_controllers(with_unified=True)]
     return [c for c in cands if c.is_dir()]
 
 
@@ -505,6 +506,12 @@ class NsHolder:
     pid: int
 
     def stop(self) -> None:
+        if self.pid != self.proc.pid:
+            # With --fork the member is unshare's child; it outlives its parent.
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
         self.proc.kill()
         self.proc.wait()
 

@@ -332,7 +332,30 @@ class Runtime:
         Raises:
             ContainerError: create or start failed (nothing is left behind).
         """
-        created = self.create(container_id, bundle, opts, keep_sync=True)
+        opts = opts or CreateOptions()
+        master = -1
+        pair = None
+        if not detach and not opts.console_socket and _wants_terminal(bundle):
+            # a foreground run with a terminal: receive the pty master ourselves and proxy it
+            import dataclasses
+
+            pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            opts = dataclasses.replace(opts, console_fd=pair[1].fileno())
+        try:
+            created = self.create(container_id, bundle, opts, keep_sync=True)
+        finally:
+            if pair is not None:
+                pair[1].close()
+        if pair is not None:
+            from pyruntime.console import recv_master
+
+            try:
+                master = recv_master(pair[0])
+            except BaseException:
+                self.delete(container_id, force=True)
+                raise
+            finally:
+                pair[0].close()
         state = created.state
         try:
             with self.store.lock(container_id):
@@ -355,6 +378,11 @@ class Runtime:
         if detach:
             os.close(created.pidfd)
             return 0
+        if master >= 0:
+            from pyruntime.console import proxy
+
+            proxy(master, created.pidfd)
+            os.close(master)
         code = _wait_forwarding(state.pid, created.pidfd)
         os.close(created.pidfd)
         if not keep:
@@ -624,6 +652,17 @@ class Runtime:
             except ContainerError:
                 pass
             mgr.destroy()
+
+
+def _wants_terminal(bundle: str) -> bool:
+    """Whether the bundle's process asks for a terminal (a cheap peek before create)."""
+    import json
+
+    try:
+        with open(os.path.join(bundle or ".", "config.json"), "rb") as f:
+            return bool((json.load(f).get("process") or {}).get("terminal"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _mount_names(paths: dict[str, str], cgroup_root: str) -> dict[str, str]:
