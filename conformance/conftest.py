@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ def _flavor(path: str) -> str:
     """First line of `RUNTIME --version`, lower-cased ('' when it fails)."""
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True,
-                             timeout=20).stdout
+                             timeout=20, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
     return (out.splitlines() or [""])[0].strip().lower()
@@ -87,15 +87,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                                   + bug.args[0]))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     mark = item.get_closest_marker("req")
-    if mark is None or not report.failed or not hasattr(report.longrepr, "addsection"):
-        return
-    ref, text = mark.args
-    report.longrepr.addsection("OCI runtime-spec " + SPEC_VERSION, f"{ref}: {text}")
+    longrepr: Any = report.longrepr
+    if mark is not None and report.failed and hasattr(longrepr, "addsection"):
+        ref, text = mark.args
+        longrepr.addsection("OCI runtime-spec " + SPEC_VERSION, f"{ref}: {text}")
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,

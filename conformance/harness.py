@@ -29,14 +29,14 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CMD_TIMEOUT = 30.0
 
 # Applets the probes use; each becomes a symlink to busybox in rootfs/bin.
-APPLETS = (
+APPLETS = (  # noqa: SIM905 - one readable line per group
     "sh cat ls echo readlink id hostname env pwd mkdir touch stat grep head tail "
     "dd sleep test true false tty stty ip ionice uname wc sed ln rm mount umount "
     "printf kill sync chmod realpath find cut tr sort uniq xargs"
 ).split()
 
 # capabilities(7) numbering, index == bit.
-CAPABILITIES = (
+CAPABILITIES = (  # noqa: SIM905 - index == capability number
     "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_KILL "
     "CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_LINUX_IMMUTABLE CAP_NET_BIND_SERVICE "
     "CAP_NET_BROADCAST CAP_NET_ADMIN CAP_NET_RAW CAP_IPC_LOCK CAP_IPC_OWNER "
@@ -152,7 +152,7 @@ class Runtime:
         try:
             proc = subprocess.run(argv, stdin=stdin, capture_output=True, text=True,
                                   timeout=timeout, cwd=cwd, pass_fds=pass_fds,
-                                  preexec_fn=preexec)
+                                  preexec_fn=preexec, check=False)
         except subprocess.TimeoutExpired as exc:
             return Result(argv, -1, str(exc.stdout or ""), f"TIMEOUT after {timeout}s")
         return Result(argv, proc.returncode, proc.stdout, proc.stderr)
@@ -172,7 +172,7 @@ class Runtime:
             try:
                 proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                       timeout=CMD_TIMEOUT, cwd=cwd or bundle.path,
-                                      pass_fds=pass_fds, preexec_fn=preexec)
+                                      pass_fds=pass_fds, preexec_fn=preexec, check=False)
                 rc = proc.returncode
             except subprocess.TimeoutExpired:
                 rc = -1

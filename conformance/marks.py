@@ -8,19 +8,37 @@ time about which runtime is tested.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
 SPEC_VERSION = "v1.3.0"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def req(ref: str, text: str) -> Any:
-    """Mark a test as checking one statement: ref is 'file.md#anchor'."""
+def req_mark(ref: str, text: str) -> pytest.MarkDecorator:
+    """The bare marker, for pytest.param(marks=...)."""
     return pytest.mark.req(ref, text)
 
 
-def runc_bug(reason: str) -> Any:
+def req(ref: str, text: str) -> Callable[[F], F]:
+    """Decorate a test checking one statement: ref is 'file.md#anchor'.
+
+    The statement becomes the docstring when the test has none, so -v, the
+    junit report and a failure all read as "config-linux.md#masked-paths: ...".
+    """
+    mark = pytest.mark.req(ref, text)
+
+    def apply(fn: F) -> F:
+        if not fn.__doc__:
+            fn.__doc__ = f"{ref}: {text}"
+        marked: F = mark(fn)
+        return marked
+    return apply
+
+
+def runc_bug(reason: str) -> pytest.MarkDecorator:
     """runc 1.1.5 deviates from the spec here (strict xfail for runc only)."""
     return pytest.mark.runc_bug(reason)
 

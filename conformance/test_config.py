@@ -18,7 +18,7 @@ import pytest
 from conformance import harness
 from conformance.conftest import cgroups_path_for
 from conformance.harness import Bundle, Runtime
-from conformance.marks import req, runc_bug
+from conformance.marks import req, req_mark, runc_bug
 
 
 def _set(path: str, value: Any) -> Callable[[Bundle], None]:
@@ -194,7 +194,7 @@ def attempt(runtime_path: str,
 def _params() -> list[Any]:
     out = []
     for c in CASES:
-        marks = [req(c.ref, c.text)]
+        marks = [req_mark(c.ref, c.text)]
         if c.runc_bug:
             marks.append(runc_bug(c.runc_bug))
         out.append(pytest.param(c, id=c.name, marks=marks))

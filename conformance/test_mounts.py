@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,7 +150,7 @@ def test_mount_bind_host_file(probe: ProbeFn, tmp_path: Path) -> None:
 
 
 # Options whose effect is a flag in mountinfo; (option, must contain, must not contain).
-FLAG_OPTIONS = [
+FLAG_OPTIONS: list[Any] = [
     ("ro", {"ro"}, {"rw"}),
     ("rw", {"rw"}, {"ro"}),
     ("nosuid", {"nosuid"}, set()),
@@ -282,15 +283,15 @@ def submounts(tmp_path: Path) -> Iterator[Path]:
         for d, opts in ((plain, "size=1m"),
                         (flagged, "size=1m,ro,nosuid,nodev,noexec,noatime,nodiratime,nosymfollow")):
             r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "cfsub", str(d)],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, check=False)
             if r.returncode != 0:
                 pytest.skip(f"cannot mount a host tmpfs: {r.stderr.strip()}")
             mounted.append(d)
-            subprocess.run(["mount", "--make-private", str(d)], capture_output=True)
+            subprocess.run(["mount", "--make-private", str(d)], capture_output=True, check=False)
         yield src
     finally:
         for d in reversed(mounted):
-            subprocess.run(["umount", "-l", str(d)], capture_output=True)
+            subprocess.run(["umount", "-l", str(d)], capture_output=True, check=False)
 
 
 # (option, submount it acts on, flag expected present, flag expected absent)
@@ -316,8 +317,8 @@ RECURSIVE = [
 _RUNC_NO_RATTR = {"ratime"}
 
 
-def _recursive_params() -> list[object]:
-    out = []
+def _recursive_params() -> list[Any]:
+    out: list[Any] = []
     for opt, sub, present, absent in RECURSIVE:
         marks = []
         if opt in _RUNC_NO_RATTR:

@@ -10,6 +10,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,9 @@ from conformance.marks import req, runc_bug
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "pyruntime" / "spec" / "schema"
 
 
-def _validate_state(state: dict) -> None:
+def _validate_state(state: dict[str, Any]) -> None:
     pytest.importorskip("jsonschema")
-    from jsonschema import Draft4Validator
+    from jsonschema import Draft4Validator  # type: ignore[import-untyped]
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
 

@@ -999,3 +999,15 @@ int pyrt_set_dumpable(int on)
 {
     return prctl(PR_SET_DUMPABLE, on ? 1 : 0, 0, 0, 0) < 0 ? -errno : 0;
 }
+
+/* A SOCK_SEQPACKET pair, both ends close-on-exec (cheaper than importing `socket`). */
+int pyrt_socketpair(int *fds)
+{
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
+}
+
+/* Signal through a pidfd: never reaches a process that reused the pid. */
+int pyrt_pidfd_send_signal(int pidfd, int sig)
+{
+    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}

@@ -7,43 +7,43 @@ Must not touch: argv parsing or output formats (cli/), raw C structs (shim.py).
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
-import select
-import signal
-import socket
-import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
-from pyruntime.errors import ChildSetupError, ContainerError, NotExistError, NotRunningError, StateError
+from pyruntime import log
+from pyruntime.errors import ContainerError, NotExistError, NotRunningError, StateError
+from pyruntime.record import Record
 from pyruntime.state import State, StateStore, now_rfc3339
 
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
     from pyruntime.cgroups import CgroupManager
     from pyruntime.plan import ChildPlan
 
-log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class CreateOptions:
+class CreateOptions(Record):
     """Options of `create` / `run` (runc's flags)."""
 
-    pid_file: str | None = None
-    console_socket: str | None = None
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
-    systemd_cgroup: bool = False
-    console_fd: int = -1  # internal (run with a terminal): a connected socket instead of a path
+    __slots__ = ("pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
+                 "systemd_cgroup", "console_fd")
+    _defaults = {"pid_file": None, "console_socket": None, "no_pivot": False,
+                 "no_new_keyring": False, "preserve_fds": 0, "systemd_cgroup": False,
+                 "console_fd": -1}
+    pid_file: str | None
+    console_socket: str | None
+    no_pivot: bool
+    no_new_keyring: bool
+    preserve_fds: int
+    systemd_cgroup: bool
+    console_fd: int  # internal (run with a terminal): a connected socket instead of a path
 
 
-@dataclass(slots=True)
-class Created:
+class Created(Record):
     """What `create` leaves for a caller that goes on to `start` in the same process (run)."""
 
+    __slots__ = ("state", "sock", "pidfd", "plan")
     state: State
     sock: int
     pidfd: int
@@ -140,7 +140,8 @@ class Runtime:
         if not keep_sync:
             os.close(created.sock)
             os.close(created.pidfd)
-            created.sock = created.pidfd = -1
+            object.__setattr__(created, "sock", -1)
+            object.__setattr__(created, "pidfd", -1)
         return created
 
     def _create_locked(self, container_id: str, bundle: str, config: dict[str, Any],
@@ -224,8 +225,7 @@ class Runtime:
 
         join_fds: list[int] = []
         pidns_fd = console = -1
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        parent_fd, child_fd = parent_sock.detach(), child_sock.detach()
+        parent_fd, child_fd = shim.socketpair()
         try:
             for kind, path in plan.join_namespaces:
                 join_fds.append(_open_namespace(kind, path))
@@ -246,7 +246,7 @@ class Runtime:
 
         def kill_child() -> None:
             try:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                shim.pidfd_send_signal(pidfd, 9)
             except ProcessLookupError:
                 pass
             _reap(pid)
@@ -257,9 +257,10 @@ class Runtime:
         return pid, pidfd, parent_fd
 
     def _child_failure(self, plan: ChildPlan, rec: Any, pid: int) -> ContainerError:
+        from pyruntime import shim
         from pyruntime.failure import describe
 
-        if rec is None or rec.step == rec.step.READY:
+        if rec is None or rec.step == shim.Step.READY:
             _, status = _reap(pid)
             how = ""
             if status is not None:
@@ -299,6 +300,8 @@ class Runtime:
         return state
 
     def _start_locked(self, state: State) -> None:
+        import errno
+
         from pyruntime.hooks import run_hooks
 
         fifo = self.store.fifo_path(state.id)
@@ -307,7 +310,7 @@ class Runtime:
                 run_hooks(state.hooks, "startContainer", oci_state(state, "created"),
                           cwd=state.bundle, in_pid=state.pid, nstypes=_namespace_flags(state))
             except ContainerError:
-                self._kill_init(state, signal.SIGKILL)
+                self._kill_init(state, 9)
                 raise
         try:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -337,10 +340,10 @@ class Runtime:
         pair = None
         if not detach and not opts.console_socket and _wants_terminal(bundle):
             # a foreground run with a terminal: receive the pty master ourselves and proxy it
-            import dataclasses
+            import socket
 
             pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            opts = dataclasses.replace(opts, console_fd=pair[1].fileno())
+            opts = opts.replace(console_fd=pair[1].fileno())
         try:
             created = self.create(container_id, bundle, opts, keep_sync=True)
         finally:
@@ -611,7 +614,7 @@ class Runtime:
             except StateError:
                 if not force:
                     raise
-                log.warning("removing container %s with a damaged state file", container_id)
+                log.warning(f"removing container {container_id} with a damaged state file")
                 self.store.remove(container_id)
                 return
             status = self.store.status(state)
@@ -627,6 +630,7 @@ class Runtime:
 
     def _destroy(self, state: State, status: str) -> None:
         from pyruntime.host import open_pidfd
+        from pyruntime.shim import pidfd_send_signal
 
         mgr = None
         if state.cgroup_path is not None:
@@ -640,7 +644,7 @@ class Runtime:
             fd = open_pidfd(state.pid, state.start_time) if state.pid > 0 else None
             if fd is not None:
                 try:
-                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+                    pidfd_send_signal(fd, 9)
                 except ProcessLookupError:
                     pass
                 _wait_gone(fd, 5.0)
@@ -648,7 +652,7 @@ class Runtime:
         if mgr is not None:
             try:
                 if mgr.pids():
-                    mgr.signal_all(signal.SIGKILL)
+                    mgr.signal_all(9)
             except ContainerError:
                 pass
             mgr.destroy()
@@ -683,6 +687,8 @@ def connect_console(opts: CreateOptions) -> int:
     """
     if opts.console_fd >= 0:
         return opts.console_fd
+    import socket
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(opts.console_socket or "")
@@ -732,6 +738,8 @@ def _reap(pid: int) -> tuple[int, int | None]:
 
 
 def _wait_gone(pidfd: int, timeout: float) -> bool:
+    import select
+
     ready, _, _ = select.select([pidfd], [], [], timeout)
     return bool(ready)
 
@@ -741,22 +749,23 @@ def _run_undo(undo: list[Callable[[], None]]) -> None:
         try:
             action()
         except Exception as e:  # cleanup must go on
-            log.debug("cleanup step failed: %s", e)
-
-
-FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
-                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+            log.debug(f"cleanup step failed: {e}")
 
 
 def _wait_forwarding(pid: int, pidfd: int) -> int:
     """Wait for our child init, forwarding signals to it; returns runc's exit code."""
+    import signal
+
+    forwarded = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
+                 signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
     def forward(sig: int, _frame: Any) -> None:
         try:
             signal.pidfd_send_signal(pidfd, sig)
         except ProcessLookupError:
             pass
 
-    for sig in FORWARDED_SIGNALS:
+    for sig in forwarded:
         signal.signal(sig, forward)
     while True:
         try:
@@ -772,6 +781,9 @@ def _wait_forwarding(pid: int, pidfd: int) -> int:
 
 def wait_exit(pidfd: int, timeout: float | None = None) -> bool:
     """Wait until the process behind pidfd exits (any process, not only children)."""
+    import select
+    import time
+
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -782,4 +794,4 @@ def wait_exit(pidfd: int, timeout: float | None = None) -> bool:
             return False
 
 
-__all__ = ["CreateOptions", "Created", "Runtime", "ChildSetupError", "NotExistError"]
+__all__ = ["CreateOptions", "Created", "Runtime", "NotExistError"]

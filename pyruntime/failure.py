@@ -11,7 +11,7 @@ import os
 
 from pyruntime.errors import ChildSetupError
 from pyruntime.plan import ChildPlan
-from pyruntime.shim import Record, Step
+from pyruntime.shim import ChildRecord, Step, step_name
 
 PREFIX = "unable to start container process: "
 
@@ -22,7 +22,7 @@ def errtext(errno: int) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _step_text(plan: ChildPlan, rec: Record) -> tuple[str, str]:
+def _step_text(plan: ChildPlan, rec: ChildRecord) -> tuple[str, str]:
     err = errtext(rec.errno)
     arg0 = plan.argv[0] if plan.argv else ""
     if rec.step == Step.OP and 0 <= rec.index < len(plan.ops):
@@ -52,10 +52,10 @@ def _step_text(plan: ChildPlan, rec: Record) -> tuple[str, str]:
         return str(plan.uid), f"setuid {plan.uid}: {err}"
     if rec.step == Step.SETGID:
         return str(plan.gid), f"setgid {plan.gid}: {err}"
-    return "", f"{rec.step.name.lower().replace('_', ' ')}: {err}"
+    return "", f"{step_name(rec.step).replace('_', ' ')}: {err}"
 
 
-def describe(plan: ChildPlan, rec: Record) -> ChildSetupError:
+def describe(plan: ChildPlan, rec: ChildRecord) -> ChildSetupError:
     """The ChildSetupError for a failure record."""
     detail, text = _step_text(plan, rec)
-    return ChildSetupError(rec.step.name.lower(), rec.errno, detail, PREFIX + text)
+    return ChildSetupError(step_name(rec.step), rec.errno, detail, PREFIX + text)

@@ -8,16 +8,15 @@ Must not touch: state files, cgroups.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import select
 import subprocess
 import time
 from typing import Any, Mapping, Sequence
 
+from pyruntime import log
 from pyruntime.errors import HookError
 
-log = logging.getLogger(__name__)
 
 
 def _wait_pidfd(pid: int, pidfd: int, timeout: float | None) -> int | None:
@@ -123,4 +122,4 @@ def run_hooks(hooks: Mapping[str, Sequence[Mapping[str, Any]]], kind: str,
         except HookError as e:
             if not warn_only:
                 raise
-            log.warning("%s", e)
+            log.warning(str(e))

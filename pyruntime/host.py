@@ -8,10 +8,12 @@ Must not touch: container state or policy.
 from __future__ import annotations
 
 import os
-import signal
-from typing import Iterable
+from typing import TYPE_CHECKING
 
-from pyruntime.plan import HostFacts, IdMapping
+if TYPE_CHECKING:
+    from typing import Iterable
+
+    from pyruntime.plan import HostFacts, IdMapping
 
 
 def mountinfo_mountpoints(text: str) -> list[tuple[str, str]]:
@@ -43,6 +45,8 @@ def mount_point_of(path: str, mounts: Iterable[tuple[str, str]]) -> str | None:
 def gather_facts(rootfs: str, cgroup_dirs: dict[str, str] | None = None,
                  cgroup_v2_dir: str | None = None) -> HostFacts:
     """HostFacts for planning a container whose rootfs is `rootfs` (an absolute real path)."""
+    from pyruntime.plan import HostFacts
+
     with open("/proc/self/mountinfo") as f:
         mounts = mountinfo_mountpoints(f.read())
     try:
@@ -97,8 +101,10 @@ def signal_pid(pid: int, start_time: int | None, sig: int) -> bool:
     fd = open_pidfd(pid, start_time)
     if fd is None:
         return False
+    from pyruntime.shim import pidfd_send_signal
+
     try:
-        signal.pidfd_send_signal(fd, sig)
+        pidfd_send_signal(fd, sig)
         return True
     except ProcessLookupError:
         return False

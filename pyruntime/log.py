@@ -1,65 +1,76 @@
 """Logging as runc does it: `--log FILE`, `--log-format text|json`, errors also on stderr.
 
-Owns: the handlers and the line formats ({"level","msg","time"} JSON lines containerd parses).
+Owns: the line formats ({"level","msg","time"} JSON lines containerd parses, or logrus
+text) and where lines go. It is a few functions instead of the `logging` package, whose
+import alone costs more than a whole `state` call should.
 Must not touch: anything else; the container's init never logs.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import os
 import sys
 import time
-from typing import TextIO
 
-LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
-          logging.ERROR: "error", logging.CRITICAL: "fatal"}
-
-
-def _rfc3339(created: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+NAMES = {DEBUG: "debug", INFO: "info", WARNING: "warning", ERROR: "error"}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: level, msg, time (RFC 3339), as logrus writes them."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"level": LEVELS.get(record.levelno, "info"),
-                           "msg": record.getMessage(), "time": _rfc3339(record.created)})
+class _Config:
+    file: str | None = None
+    fmt = "text"
+    level = WARNING
 
 
-class TextFormatter(logging.Formatter):
-    """logrus' text format: time="..." level=error msg="..."."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return (f'time="{_rfc3339(record.created)}" level={LEVELS.get(record.levelno, "info")} '
-                f"msg={json.dumps(record.getMessage())}")
-
-
-class BareFormatter(logging.Formatter):
-    """Just the message (stderr when a log file is given, like runc)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return record.getMessage()
+def setup(log_file: str | None, fmt: str, debug: bool) -> None:
+    """Remember where and how to log (nothing is opened until a line is written)."""
+    _Config.file = log_file
+    _Config.fmt = fmt
+    _Config.level = DEBUG if debug else WARNING
 
 
-def setup(log_file: str | None, fmt: str, debug: bool, stderr: TextIO = sys.stderr) -> None:
-    """Install pyruntime's handlers on the root logger."""
-    root = logging.getLogger()
-    root.handlers.clear()
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
-    err = logging.StreamHandler(stderr)
-    if log_file:
+def format_line(level: int, msg: str, fmt: str, now: float | None = None) -> str:
+    """One log line without its newline."""
+    import json
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
+    if fmt == "json":
+        return json.dumps({"level": NAMES.get(level, "info"), "msg": msg, "time": stamp},
+                          separators=(",", ":"))
+    return f'time="{stamp}" level={NAMES.get(level, "info")} msg={json.dumps(msg)}'
+
+
+def emit(level: int, msg: str) -> None:
+    """Write a line: to --log (any level above the threshold) and errors to stderr."""
+    if level < _Config.level:
+        return
+    if _Config.file:
         try:
-            handler: logging.Handler = logging.FileHandler(log_file, mode="a")
+            fd = os.open(_Config.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                         0o644)
+            try:
+                os.write(fd, (format_line(level, msg, _Config.fmt) + "\n").encode())
+            finally:
+                os.close(fd)
         except OSError as e:
-            stderr.write(f"pyruntime: open log file {log_file}: {e.strerror}\n")
-            handler = logging.StreamHandler(stderr)
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-        err.setFormatter(BareFormatter())
-        err.setLevel(logging.ERROR)
+            sys.stderr.write(f"pyruntime: write log file {_Config.file}: {e.strerror}\n")
+        if level >= ERROR:
+            sys.stderr.write(msg + "\n")  # runc prints the bare message beside the log file
     else:
-        err.setFormatter(TextFormatter() if fmt == "text" else formatter)
-    root.addHandler(err)
+        sys.stderr.write(format_line(level, msg, _Config.fmt) + "\n")
+    sys.stderr.flush()
+
+
+def debug(msg: str) -> None:
+    """A debug line (only with --debug)."""
+    emit(DEBUG, msg)
+
+
+def warning(msg: str) -> None:
+    """A warning line."""
+    emit(WARNING, msg)
+
+
+def error(msg: str) -> None:
+    """An error line."""
+    emit(ERROR, msg)

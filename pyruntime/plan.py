@@ -8,16 +8,15 @@ Must not touch: the kernel. It reads nothing but its arguments (host facts are g
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from pyruntime import log
 from pyruntime.errors import SpecError
+from pyruntime.record import Record
 from pyruntime.spec import constants as C
 
-log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CPU_SET_BYTES = 128
@@ -49,72 +48,94 @@ class Flags:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
+class Op(Record):
     """One filesystem operation of the child; `label` names it in error messages."""
 
+    __slots__ = (
+        "kind", "path", "source", "fstype", "data", "mflags", "attr_set", "attr_clr", "propagation",
+        "mode", "dev", "uid", "gid", "optional", "label"
+    )
+    _defaults = {
+        "source": None, "fstype": None, "data": None, "mflags": 0, "attr_set": 0, "attr_clr": 0,
+        "propagation": 0, "mode": 0, "dev": 0, "uid": 0, "gid": 0, "optional": False, "label": ""
+    }
     kind: str
     path: str
-    source: str | None = None
-    fstype: str | None = None
-    data: str | None = None
-    mflags: int = 0
-    attr_set: int = 0
-    attr_clr: int = 0
-    propagation: int = 0
-    mode: int = 0
-    dev: int = 0
-    uid: int = 0
-    gid: int = 0
-    optional: bool = False
-    label: str = ""
+    source: str | None
+    fstype: str | None
+    data: str | None
+    mflags: int
+    attr_set: int
+    attr_clr: int
+    propagation: int
+    mode: int
+    dev: int
+    uid: int
+    gid: int
+    optional: bool
+    label: str
 
 
-@dataclass(frozen=True, slots=True)
-class IdMapping:
+class IdMapping(Record):
     """One line of uid_map/gid_map."""
 
+    __slots__ = ("container_id", "host_id", "size")
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
+class Capabilities(Record):
     """The five capability sets as bit masks."""
 
-    bounding: int = 0
-    effective: int = 0
-    permitted: int = 0
-    inheritable: int = 0
-    ambient: int = 0
+    __slots__ = ("bounding", "effective", "permitted", "inheritable", "ambient")
+    _defaults = {"bounding": 0, "effective": 0, "permitted": 0, "inheritable": 0, "ambient": 0}
+    bounding: int
+    effective: int
+    permitted: int
+    inheritable: int
+    ambient: int
 
 
-@dataclass(frozen=True, slots=True)
-class HostFacts:
+class HostFacts(Record):
     """What the planner needs to know about the host (gathered by host.py)."""
 
-    rootfs_parent_mount: str | None = None
-    last_cap: int = 40
-    has_kcore: bool = True
-    cgroup_mounts: Mapping[str, str] = field(default_factory=dict)  # v1 name -> host dir
-    cgroup_v2_dir: str | None = None
+    __slots__ = ("rootfs_parent_mount", "last_cap", "has_kcore", "cgroup_mounts", "cgroup_v2_dir")
+    _defaults = {
+        "rootfs_parent_mount": None, "last_cap": 40, "has_kcore": True, "cgroup_mounts": {},
+        "cgroup_v2_dir": None
+    }
+    rootfs_parent_mount: str | None
+    last_cap: int
+    has_kcore: bool
+    cgroup_mounts: Mapping[str, str]  # v1 name -> host dir
+    cgroup_v2_dir: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class LaunchOptions:
+class LaunchOptions(Record):
     """Per-call options from the CLI or the API."""
 
-    fifo_path: str | None = None
-    no_pivot: bool = False
-    preserve_fds: int = 0
-    console: bool = False  # a console socket is given: create a pty inside the container
+    __slots__ = ("fifo_path", "no_pivot", "preserve_fds", "console")
+    _defaults = {"fifo_path": None, "no_pivot": False, "preserve_fds": 0, "console": False}
+    fifo_path: str | None
+    no_pivot: bool
+    preserve_fds: int
+    console: bool  # a console socket is given: create a pty inside the container
 
 
-@dataclass(frozen=True, slots=True)
-class ChildPlan:
+class ChildPlan(Record):
     """Everything the container's init does, as plain data (see csrc/pyrt.h)."""
 
+    __slots__ = (
+        "clone_flags", "unshare_flags", "join_namespaces", "pidns_path", "timens_offsets",
+        "uid_mappings", "gid_mappings", "rootfs", "rootfs_parent_mount", "root_propagation",
+        "rootfs_propagation", "root_readonly", "no_pivot", "ops", "fifo_path", "hostname",
+        "domainname", "oom_score_adj", "cpu_initial", "cpu_final", "rlimits", "personality",
+        "sched_attr", "ioprio", "set_user", "uid", "gid", "groups", "set_groups", "umask", "caps",
+        "last_cap", "no_new_privs", "cwd", "exec_candidates", "argv", "env", "keep_fds",
+        "want_hooks", "console", "console_size", "mount_console", "join_only"
+    )
+    _defaults = {"join_only": False}
     clone_flags: int
     unshare_flags: int
     join_namespaces: tuple[tuple[str, str], ...]  # (type, path), in setns order
@@ -157,7 +178,7 @@ class ChildPlan:
     console: bool
     console_size: tuple[int, int]
     mount_console: bool
-    join_only: bool = False
+    join_only: bool
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -497,7 +518,7 @@ def plan_capabilities(process: Mapping[str, Any], last_cap: int) -> Capabilities
         for name in _get(caps, key, []):
             num = C.CAP_NUMBERS.get(name)
             if num is None or num > last_cap:
-                log.warning("capability %s is not known to this kernel and was ignored", name)
+                log.warning(f"capability {name} is not known to this kernel and was ignored")
                 continue
             mask |= 1 << num
         masks[key] = mask

@@ -7,15 +7,14 @@ Must not touch: policy (the plan decides), state or cgroups.
 
 from __future__ import annotations
 
-import enum
 import os
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 from pyruntime._shim import ffi, lib
 from pyruntime.errors import ChildSetupError
 from pyruntime.plan import ChildPlan
+from pyruntime.record import Record
 
 RECORD = struct.Struct("=IiIi")
 
@@ -28,7 +27,7 @@ OP_KINDS = {
 }
 
 
-class Step(enum.IntEnum):
+class Step:
     """Mirror of enum pyrt_step (checked against the compiled values in tests)."""
 
     READY = 0
@@ -68,22 +67,21 @@ class Step(enum.IntEnum):
     CLONE = 34
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+STEP_NAMES = {v: k for k, v in vars(Step).items() if k.isupper()}
+
+
+def step_name(step: int) -> str:
+    """The lower-case name of a step number ("op", "exec_lookup")."""
+    return STEP_NAMES.get(step, "sync").lower()
+
+
+class ChildRecord(Record):
     """One message from the child."""
 
+    __slots__ = ("errno", "step", "index")
     errno: int
-    step: Step
+    step: int
     index: int
-
-
-@dataclass(slots=True)
-class Spawned:
-    """A cloned child: its pid, a pidfd, and our end of the sync socket."""
-
-    pid: int
-    pidfd: int
-    sock: int
 
 
 class _Packer:
@@ -248,7 +246,7 @@ def spawn_in_namespaces(pid: int, nstypes: int, path: str, argv: list[str], env:
     return child, pidfd[0]
 
 
-def read_record(sock: int) -> Record | None:
+def read_record(sock: int) -> ChildRecord | None:
     """Next record from the child, or None at EOF (the child exec'd or died)."""
     while True:
         try:
@@ -263,11 +261,34 @@ def read_record(sock: int) -> Record | None:
     abi, err, step, index = RECORD.unpack(data)
     if abi != lib.PYRT_ABI:
         raise ChildSetupError("sync", 71, "", f"sync: child ABI {abi} != {lib.PYRT_ABI}")
-    try:
-        kind = Step(step)
-    except ValueError:
-        kind = Step.SYNC
-    return Record(err, kind, index)
+    return ChildRecord(err, step if step in STEP_NAMES else Step.SYNC, index)
+
+
+def socketpair() -> tuple[int, int]:
+    """(parent end, child end) of a close-on-exec SOCK_SEQPACKET pair.
+
+    Raises:
+        OSError: socketpair(2) failed.
+    """
+    fds = ffi.new("int[2]")
+    rc = lib.pyrt_socketpair(fds)
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
+    return fds[0], fds[1]
+
+
+def pidfd_send_signal(pidfd: int, sig: int) -> None:
+    """Send sig through a pidfd.
+
+    Raises:
+        ProcessLookupError: the process is gone.
+        OSError: any other failure.
+    """
+    rc = lib.pyrt_pidfd_send_signal(pidfd, sig)
+    if rc == -3:  # ESRCH
+        raise ProcessLookupError(3, "no such process")
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
 
 
 def send_go(sock: int) -> None:

@@ -10,21 +10,23 @@ The status is never stored: it is derived every time from the init's pid and sta
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import fcntl
 import json
 import os
-import re
-import shutil
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.errors import NotExistError, StateError
 from pyruntime.host import is_alive
 
 DEFAULT_ROOT = "/run/pyruntime"
-ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,249}\Z")
+ID_MAX = 250
+ID_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+ID_CHARS = ID_FIRST | frozenset("_.+-")
 STATE_FILE = "state.json"
 FIFO_FILE = "exec.fifo"
 LOCK_FILE = ".lock"
@@ -38,40 +40,61 @@ def validate_id(container_id: str) -> None:
     """
     if not container_id:
         raise StateError("container id cannot be empty")
-    if not ID_RE.match(container_id):
+    if not is_valid_id(container_id):
         raise StateError(f"invalid container id format: {container_id!r}")
+
+
+def is_valid_id(name: str) -> bool:
+    """[A-Za-z0-9][A-Za-z0-9_.+-]*, at most ID_MAX characters (no regex: hot path)."""
+    return (0 < len(name) <= ID_MAX and name[0] in ID_FIRST
+            and all(c in ID_CHARS for c in name))
 
 
 def now_rfc3339() -> str:
     """The current UTC time in RFC 3339 with nanoseconds, as Go prints it."""
-    ns = _dt.datetime.now(_dt.timezone.utc)
-    return ns.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns.microsecond:06d}000Z"
+    now = time.time_ns()
+    secs, nanos = divmod(now, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{nanos:09d}Z"
 
 
-@dataclass(slots=True)
 class State:
-    """What state.json holds about one container."""
+    """What state.json holds about one container (a plain class: no dataclasses import)."""
 
-    id: str
-    bundle: str
-    rootfs: str
-    created: str
-    pid: int = 0
-    start_time: int | None = None
-    oci_version: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    owner: str = ""
-    creating_pid: int = 0
-    creating_start: int | None = None
-    cgroup_path: str | None = None
-    cgroup_root: str = "/sys/fs/cgroup"
-    freezer_file: str | None = None
-    systemd: bool = False
-    hooks: dict[str, Any] = field(default_factory=dict)
-    namespaces: list[dict[str, str]] = field(default_factory=list)
-    config_process: dict[str, Any] = field(default_factory=dict)
-    seccomp: dict[str, Any] | None = None
-    started: bool = False
+    __slots__ = ("id", "bundle", "rootfs", "created", "pid", "start_time", "oci_version",
+                 "annotations", "owner", "creating_pid", "creating_start", "cgroup_path",
+                 "cgroup_root", "freezer_file", "systemd", "hooks", "namespaces",
+                 "config_process", "seccomp", "started")
+
+    def __init__(self, id: str, bundle: str, rootfs: str, created: str, pid: int = 0,
+                 start_time: int | None = None, oci_version: str = "",
+                 annotations: dict[str, str] | None = None, owner: str = "",
+                 creating_pid: int = 0, creating_start: int | None = None,
+                 cgroup_path: str | None = None, cgroup_root: str = "/sys/fs/cgroup",
+                 freezer_file: str | None = None, systemd: bool = False,
+                 hooks: dict[str, Any] | None = None,
+                 namespaces: list[dict[str, str]] | None = None,
+                 config_process: dict[str, Any] | None = None,
+                 seccomp: dict[str, Any] | None = None, started: bool = False) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.pid = pid
+        self.start_time = start_time
+        self.oci_version = oci_version
+        self.annotations = annotations or {}
+        self.owner = owner
+        self.creating_pid = creating_pid
+        self.creating_start = creating_start
+        self.cgroup_path = cgroup_path
+        self.cgroup_root = cgroup_root
+        self.freezer_file = freezer_file
+        self.systemd = systemd
+        self.hooks = hooks or {}
+        self.namespaces = namespaces or []
+        self.config_process = config_process or {}
+        self.seccomp = seccomp
+        self.started = started
 
     def to_json(self) -> dict[str, Any]:
         """The on-disk form."""
@@ -134,7 +157,7 @@ class StateStore:
         except FileNotFoundError:
             return []
         return [n for n in names
-                if ID_RE.match(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+                if is_valid_id(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
 
     def make(self, container_id: str) -> Lock:
         """Create the directory of a new container and return its lock, held.
@@ -200,12 +223,24 @@ class StateStore:
     def remove(self, container_id: str) -> None:
         """Delete the state directory (lock file last, so waiters see it vanish)."""
         path = self.dir(container_id)
-        for name in (STATE_FILE, FIFO_FILE, f".{STATE_FILE}.tmp"):
+        try:
+            names = os.listdir(path)
+        except FileNotFoundError:
+            return
+        # the lock file goes last, so that waiters notice the directory vanished
+        for name in sorted(names, key=lambda n: n == LOCK_FILE):
             try:
                 os.unlink(os.path.join(path, name))
             except FileNotFoundError:
                 pass
-        shutil.rmtree(path, ignore_errors=True)
+            except IsADirectoryError:
+                import shutil
+
+                shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
     def status(self, state: State) -> str:
         """The container's status, computed from the kernel's view.

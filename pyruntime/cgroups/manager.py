@@ -12,11 +12,13 @@ import os
 import signal as _signal
 import time
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyruntime.cgroups import fsio
-from pyruntime.cgroups.resources import Resources, parse_resources
 from pyruntime.errors import CgroupError
+
+if TYPE_CHECKING:
+    from pyruntime.cgroups.resources import Resources
 
 # Writing a pid to cgroup.procs fails with EINVAL while the task is still being
 # created (TASK_NEW); runc retries a few times.
@@ -57,6 +59,8 @@ class CgroupManager(ABC):
             SpecError: the resources object is malformed.
             CgroupError: the kernel refused a value (the message names file and value).
         """
+        from pyruntime.cgroups.resources import parse_resources
+
         self.set_parsed(parse_resources(resources), devices, update=False)
 
     def update(self, resources: dict[str, Any]) -> None:
@@ -68,6 +72,8 @@ class CgroupManager(ABC):
             SpecError: the resources object is malformed.
             CgroupError: the kernel refused a value.
         """
+        from pyruntime.cgroups.resources import parse_resources
+
         res = parse_resources(resources, "resources")
         res.devices = None
         self.set_parsed(res, None, update=True)

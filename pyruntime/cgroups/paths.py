@@ -8,14 +8,10 @@ Must not touch: cgroup files (no writes), the state directory.
 
 from __future__ import annotations
 
-import logging
 import os
 import posixpath
-from dataclasses import dataclass
 
 from pyruntime.errors import CgroupError, SpecError
-
-log = logging.getLogger(__name__)
 
 # runc's v1 subsystem order: Set() walks them in this order (cpuset before a task
 # joins, devices early, freezer last). "name=systemd" and "misc" are only joined.
@@ -43,11 +39,13 @@ UNIFIED = ""
 SYSTEMD_RUNNING_DIR = "/run/systemd/system"
 
 
-@dataclass(frozen=True, slots=True)
 class Target:
     """A parsed cgroupsPath: ``inner`` is absolute ("/a/b") or relative ("a/b")."""
 
-    inner: str
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: str) -> None:
+        self.inner = inner
 
     @property
     def relative(self) -> bool:
@@ -128,7 +126,9 @@ def parse_target(cgroups_path: str | None, container_id: str, systemd: bool) -> 
             unit = systemd_unit_name(prefix, name)
         inner = posixpath.join(slice_path, unit)
         if not systemd_running():
-            log.warning(
+            import logging  # only on this rare path; keeps `state`/`kill` imports light
+
+            logging.getLogger(__name__).warning(
                 "systemd is not running: creating cgroup %s through cgroupfs instead of a "
                 "systemd unit",
                 inner,

@@ -371,3 +371,33 @@ def swap_to_v2(swap: int | None, memory: int | None) -> int | None:
     if swap < memory:
         raise CgroupError("memory+swap limit should be >= memory limit")
     return swap - memory
+
+
+# --- helpers shared by the v1 and v2 writers -----------------------------------------
+
+
+def check_usage(res: Resources, usage: int) -> None:
+    """checkBeforeUpdate: refuse limits at or below the current usage.
+
+    Raises:
+        CgroupError: a new limit would be <= usage.
+    """
+    if res.memory_swap is not None and res.memory_swap > 0 and res.memory_swap <= usage:
+        raise CgroupError(f"rejecting memory+swap limit {res.memory_swap} <= usage {usage}")
+    if res.memory_limit is not None and res.memory_limit > 0 and res.memory_limit <= usage:
+        raise CgroupError(f"rejecting memory limit {res.memory_limit} <= usage {usage}")
+
+
+def rdma_lines(rdma: dict[str, tuple[int | None, int | None]]) -> list[str]:
+    """rdma.max lines: "mlx4_0 hca_handle=2 hca_object=2000" (unset parts left out)."""
+    out = []
+    for dev in sorted(rdma):
+        handles, objects = rdma[dev]
+        parts = [dev]
+        if handles is not None:
+            parts.append(f"hca_handle={handles}")
+        if objects is not None:
+            parts.append(f"hca_object={objects}")
+        if len(parts) > 1:
+            out.append(" ".join(parts))
+    return out

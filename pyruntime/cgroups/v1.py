@@ -14,19 +14,17 @@ cpu period/quota and rt period/runtime retry the first write after the second.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyruntime.cgroups import devices as devmod
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import CgroupManager
 from pyruntime.cgroups.paths import UNIFIED, V1_SUBSYSTEMS
-from pyruntime.cgroups.resources import Resources
 from pyruntime.errors import CgroupError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from pyruntime.cgroups.resources import Resources
 
 _FREEZE_ATTEMPTS = 1000
 
@@ -113,6 +111,10 @@ class V1Manager(CgroupManager):
     def set_parsed(
         self, res: Resources, linux_devices: list[dict[str, Any]] | None, *, update: bool
     ) -> None:
+        # Imported here: `state`, `kill` and `pause` never configure resources.
+        from pyruntime.cgroups import devices as devmod
+        from pyruntime.cgroups.resources import rdma_lines
+
         if res.unified:
             raise CgroupError("invalid configuration: cannot use unified on cgroup v1")
         if res.cpus is not None or res.mems is not None:
@@ -167,8 +169,9 @@ class V1Manager(CgroupManager):
             return
         d = self._dir("memory", "memory limit")
         if res.check_before_update:
-            usage = _int(fsio.read_optional(d, "memory.usage_in_bytes"))
-            check_usage(res, usage)
+            from pyruntime.cgroups.resources import check_usage
+
+            check_usage(res, _int(fsio.read_optional(d, "memory.usage_in_bytes")))
         # Kernel memory limits only exist on older kernels; runc ignores them when absent.
         for value, name in (
             (res.kernel, "memory.kmem.limit_in_bytes"),
@@ -179,9 +182,7 @@ class V1Manager(CgroupManager):
             if fsio.exists(os.path.join(d, name)):
                 fsio.write_checked(d, name, str(value))
             else:
-                log.warning(
-                    "kernel memory limits are not supported by this kernel; %s ignored", name
-                )
+                _warn("kernel memory limits are not supported by this kernel; %s ignored", name)
         self._set_memory_and_swap(d, res.memory_limit, res.memory_swap)
         if res.memory_reservation is not None:
             fsio.write_checked(d, "memory.soft_limit_in_bytes", str(res.memory_reservation))
@@ -256,7 +257,7 @@ class V1Manager(CgroupManager):
             if res.cpu_shares < got:
                 raise CgroupError(f"the minimum allowed cpu-shares is {got}")
         if res.cpu_burst is not None and not fsio.exists(os.path.join(d, "cpu.cfs_burst_us")):
-            log.warning("cpu burst is not supported by this kernel; ignored")
+            _warn("cpu burst is not supported by this kernel; ignored")
             burst = None
         else:
             burst = res.cpu_burst
@@ -369,23 +370,17 @@ class V1Manager(CgroupManager):
         return V1OomWatcher(self._dir("memory", "OOM notification"))
 
 
+def _warn(msg: str, *args: object) -> None:
+    import logging  # rare path; keeps the hot-path import small
+
+    logging.getLogger(__name__).warning(msg, *args)
+
+
 def _int(text: str | None) -> int:
     try:
         return int((text or "0").strip())
     except ValueError:
         return 0
-
-
-def check_usage(res: Resources, usage: int) -> None:
-    """checkBeforeUpdate: refuse limits at or below the current usage.
-
-    Raises:
-        CgroupError: a new limit would be <= usage.
-    """
-    if res.memory_swap is not None and res.memory_swap > 0 and res.memory_swap <= usage:
-        raise CgroupError(f"rejecting memory+swap limit {res.memory_swap} <= usage {usage}")
-    if res.memory_limit is not None and res.memory_limit > 0 and res.memory_limit <= usage:
-        raise CgroupError(f"rejecting memory limit {res.memory_limit} <= usage {usage}")
 
 
 def _pair(d: str, first: str, a: int | None, second: str, b: int | None) -> None:
@@ -409,18 +404,3 @@ def _pair(d: str, first: str, a: int | None, second: str, b: int | None) -> None
         fsio.write_checked(d, second, str(b))
         if retry:
             fsio.write_checked(d, first, str(a))
-
-
-def rdma_lines(rdma: dict[str, tuple[int | None, int | None]]) -> list[str]:
-    """rdma.max lines: "mlx4_0 hca_handle=2 hca_object=2000" (unset parts left out)."""
-    out = []
-    for dev in sorted(rdma):
-        handles, objects = rdma[dev]
-        parts = [dev]
-        if handles is not None:
-            parts.append(f"hca_handle={handles}")
-        if objects is not None:
-            parts.append(f"hca_object={objects}")
-        if len(parts) > 1:
-            out.append(" ".join(parts))
-    return out

@@ -9,27 +9,20 @@ Must not touch: v1 hierarchies, state, the CLI.
 from __future__ import annotations
 
 import errno
-import logging
 import os
-import select
 import signal as _signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyruntime.cgroups import devices as devmod
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import CgroupManager
-from pyruntime.cgroups.resources import (
-    Resources,
-    blkio_weight_to_io_weight,
-    shares_to_weight,
-    swap_to_v2,
-)
-from pyruntime.cgroups.v1 import check_usage, rdma_lines
 from pyruntime.errors import CgroupError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+    from pyruntime.cgroups.resources import Resources
 
 FREEZE_TIMEOUT = 10.0
 DEFAULT_CFS_PERIOD = 100000
@@ -95,7 +88,7 @@ class V2Manager(CgroupManager):
                 try:
                     fsio.write(os.path.join(directory, "cgroup.subtree_control"), "+" + c)
                 except OSError as e:
-                    log.debug("cannot enable controller %s in %s: %s", c, directory, e.strerror)
+                    _log().debug("cannot enable controller %s in %s: %s", c, directory, e.strerror)
 
     def destroy(self) -> None:
         if os.path.normpath(self.dir) == os.path.normpath(self.root):
@@ -111,6 +104,10 @@ class V2Manager(CgroupManager):
     def set_parsed(
         self, res: Resources, linux_devices: list[dict[str, Any]] | None, *, update: bool
     ) -> None:
+        # Imported here: `state`, `kill` and `pause` never configure resources.
+        from pyruntime.cgroups import devices as devmod
+        from pyruntime.cgroups.resources import rdma_lines
+
         d = self.dir
         _warn_v1_only(res)
         if res.pids_limit is not None:
@@ -142,9 +139,10 @@ class V2Manager(CgroupManager):
         if not res.memory_set():
             return
         d = self.dir
+        from pyruntime.cgroups.resources import check_usage, swap_to_v2
+
         if res.check_before_update:
-            usage = _int(fsio.read_optional(d, "memory.current"))
-            check_usage(res, usage)
+            check_usage(res, _int(fsio.read_optional(d, "memory.current")))
         memory = res.memory_limit
         if res.memory_swap is not None and memory is None:
             # update --memory-swap alone: convert against the limit in force.
@@ -176,6 +174,8 @@ class V2Manager(CgroupManager):
     def _set_io(self, res: Resources) -> None:
         if not res.io_set():
             return
+        from pyruntime.cgroups.resources import blkio_weight_to_io_weight
+
         d = self.dir
         bfq = fsio.read_optional(d, "io.bfq.weight")
         if res.blkio_weight is not None:
@@ -190,7 +190,7 @@ class V2Manager(CgroupManager):
                 if wd.weight is not None:
                     fsio.write_checked(d, "io.bfq.weight", f"{wd.major}:{wd.minor} {wd.weight}")
         elif res.weight_devices:
-            log.warning("per-device io weights need the BFQ scheduler; weightDevice ignored")
+            _log().warning("per-device io weights need the BFQ scheduler; weightDevice ignored")
         for devs, key in (
             (res.throttle_read_bps, "rbps"),
             (res.throttle_write_bps, "wbps"),
@@ -205,6 +205,8 @@ class V2Manager(CgroupManager):
         if res.cpu_idle is not None:
             fsio.write_checked(d, "cpu.idle", str(res.cpu_idle))
         if res.cpu_shares is not None:
+            from pyruntime.cgroups.resources import shares_to_weight
+
             fsio.write_checked(d, "cpu.weight", str(shares_to_weight(res.cpu_shares)))
         burst_later = False
         if res.cpu_burst is not None:
@@ -269,6 +271,8 @@ class V2Manager(CgroupManager):
     def _wait_frozen(self, want: bool) -> bool:
         """Wait until cgroup.events says "frozen 1" (poll wakes on each change)."""
         path = os.path.join(self.dir, "cgroup.events")
+        import select
+
         deadline = time.monotonic() + FREEZE_TIMEOUT
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -327,6 +331,12 @@ class V2Manager(CgroupManager):
         return V2OomWatcher(self.dir)
 
 
+def _log() -> logging.Logger:
+    import logging  # rare paths only; keeps the hot-path import small
+
+    return logging.getLogger(__name__)
+
+
 def _int(text: str | None) -> int:
     try:
         return int((text or "0").strip())
@@ -352,4 +362,4 @@ def _warn_v1_only(res: Resources) -> None:
         if value is not None
     ]
     if ignored:
-        log.warning("not supported on cgroup v2, ignored: %s", ", ".join(ignored))
+        _log().warning("not supported on cgroup v2, ignored: %s", ", ".join(ignored))

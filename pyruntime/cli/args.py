@@ -6,23 +6,25 @@ Must not touch: what the flags mean.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from pyruntime.record import Record
 
 
 class UsageError(Exception):
     """Bad command line (exit 1 with a one-line message, like runc)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Flag:
+class Flag(Record):
     """One flag: its names (`--bundle`, `-b`), whether it takes a value, its help."""
 
+    __slots__ = ("names", "help", "value", "multiple", "default")
+    _defaults = {"help": "", "value": None, "multiple": False, "default": None}
     names: tuple[str, ...]
-    help: str = ""
-    value: str | None = None  # metavar when the flag takes a value
-    multiple: bool = False
-    default: Any = None
+    help: str
+    value: str | None  # metavar when the flag takes a value
+    multiple: bool
+    default: Any
 
     @property
     def key(self) -> str:
@@ -30,12 +32,14 @@ class Flag:
         return self.names[0].lstrip("-").replace("-", "_")
 
 
-@dataclass(slots=True)
 class Parsed:
     """Flags by key, plus positional arguments."""
 
-    flags: dict[str, Any] = field(default_factory=dict)
-    args: list[str] = field(default_factory=list)
+    __slots__ = ("flags", "args")
+
+    def __init__(self, flags: dict[str, Any] | None = None) -> None:
+        self.flags: dict[str, Any] = flags or {}
+        self.args: list[str] = []
 
     def get(self, key: str, default: Any = None) -> Any:
         """Value of a flag."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass
 from typing import NoReturn
 
 from pyruntime.cli.args import Flag, UsageError, parse
+from pyruntime.record import Record
 
 VERSION = "0.1.0"
 
@@ -53,10 +53,10 @@ GLOBAL_FLAGS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(Record):
     """What every command gets from the global flags."""
 
+    __slots__ = ("root", "log", "log_format", "debug", "systemd_cgroup")
     root: str
     log: str | None
     log_format: str
@@ -86,9 +86,9 @@ def main_help() -> str:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Log one error line (stderr, and --log) and exit."""
-    import logging
+    from pyruntime import log
 
-    logging.getLogger("pyruntime").error("%s", message)
+    log.error(message)
     sys.exit(code)
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,54 @@ def extra(tmp_path_factory):
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["still_bound"] = release_hierarchies(out["mounted"], root)
+    return out
+
+
+def bound(mounted: list[str]) -> list[str]:
+    """Controllers of ``mounted`` still attached to a v1 hierarchy (/proc/cgroups)."""
+    names = {c for m in mounted for c in m.split(",")}
+    rows = [ln.split() for ln in Path("/proc/cgroups").read_text().splitlines()[1:]]
+    return [r[0] for r in rows if r[0] in names and r[1] != "0"]
+
+
+def release_hierarchies(mounted: list[str], root: Path) -> list[str]:
+    """Make sure the test's hierarchies are gone; returns the ones that stay.
+
+    A v1 hierarchy dies at umount only if no child cgroup is still being torn down;
+    otherwise it lingers unmounted (keeping hugetlb away from cgroup2). Mounting and
+    unmounting it again, with no children left, releases it.
+    """
+    for attempt in range(50):
+        left = bound(mounted)
+        if not left:
+            return []
+        time.sleep(0.05)
+        if attempt % 10 == 9:
+            cycle = "; ".join(
+                f"mkdir -p {root}/{m} && mount -t cgroup -o {m} cgroup {root}/{m} && umount {root}/{m}"
+                for m in mounted
+            )
+            subprocess.run(
+                [
+                    "unshare",
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    f"mount -t tmpfs pyrt-test {root} && {{ {cycle}; }}; umount {root}",
+                ],
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
+    return bound(mounted)
+
+
+def test_v1_real_extra_hierarchies_released_after_test(extra):
+    assert extra["still_bound"] == []
 
 
 def test_v1_real_net_cls_classid_and_net_prio_ifpriomap(extra):
