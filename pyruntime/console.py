@@ -13,7 +13,9 @@ import select
 import signal
 import socket
 import sys
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def recv_master(sock: socket.socket) -> int:

@@ -8,7 +8,7 @@ Must not touch: argv parsing or output formats (cli/), raw C structs (shim.py).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from pyruntime import log
 from pyruntime.errors import ContainerError, NotExistError, NotRunningError, StateError
@@ -660,11 +660,11 @@ class Runtime:
 
 def _wants_terminal(bundle: str) -> bool:
     """Whether the bundle's process asks for a terminal (a cheap peek before create)."""
-    import json
+    from pyruntime.jsonio import loads
 
     try:
         with open(os.path.join(bundle or ".", "config.json"), "rb") as f:
-            return bool((json.load(f).get("process") or {}).get("terminal"))
+            return bool((loads(f.read()).get("process") or {}).get("terminal"))
     except (OSError, ValueError, AttributeError):
         return False
 

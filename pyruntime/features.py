@@ -7,7 +7,9 @@ Must not touch: containers or state.
 from __future__ import annotations
 
 import os
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.spec import constants as C
 

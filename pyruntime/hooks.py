@@ -7,12 +7,13 @@ Must not touch: state files, cgroups.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import subprocess
 import time
-from typing import Any, Mapping, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 from pyruntime import log
 from pyruntime.errors import HookError
@@ -50,7 +51,9 @@ def run_hook(hook: Mapping[str, Any], kind: str, state: Mapping[str, Any], *, cw
     args = [str(a) for a in (hook.get("args") or [path])]
     env = [str(e) for e in (hook.get("env") or [])]
     timeout = hook.get("timeout")
-    data = json.dumps(state).encode()
+    from pyruntime.jsonio import dumps
+
+    data = dumps(state).encode()
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     in_r, in_w = os.pipe2(os.O_CLOEXEC)
     try:

@@ -8,7 +8,7 @@ Must not touch: container state or policy.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from typing import Iterable

@@ -31,13 +31,12 @@ def setup(log_file: str | None, fmt: str, debug: bool) -> None:
 
 def format_line(level: int, msg: str, fmt: str, now: float | None = None) -> str:
     """One log line without its newline."""
-    import json
+    from pyruntime.jsonio import dumps
 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
     if fmt == "json":
-        return json.dumps({"level": NAMES.get(level, "info"), "msg": msg, "time": stamp},
-                          separators=(",", ":"))
-    return f'time="{stamp}" level={NAMES.get(level, "info")} msg={json.dumps(msg)}'
+        return dumps({"level": NAMES.get(level, "info"), "msg": msg, "time": stamp})
+    return f'time="{stamp}" level={NAMES.get(level, "info")} msg={dumps(msg)}'
 
 
 def emit(level: int, msg: str) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any, Mapping, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 from pyruntime import log
 from pyruntime.errors import SpecError

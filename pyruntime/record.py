@@ -6,9 +6,11 @@ Must not touch: anything else. `dataclasses` costs more to import than a `state`
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
-R = TypeVar("R", bound="Record")
+    R = TypeVar("R", bound="Record")
 
 
 class Record:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime._shim import ffi, lib
 from pyruntime.errors import ChildSetupError

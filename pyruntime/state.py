@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import time
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from typing import Any
 
 from pyruntime.errors import NotExistError, StateError
+from pyruntime import jsonio
 from pyruntime.host import is_alive
 
 DEFAULT_ROOT = "/run/pyruntime"
@@ -203,7 +203,7 @@ class StateStore:
         except NotADirectoryError:
             raise NotExistError(container_id) from None
         try:
-            return State.from_json(json.loads(data))
+            return State.from_json(jsonio.loads(data))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise StateError(f"container {container_id}: state file {path} is damaged") from e
 
@@ -211,7 +211,7 @@ class StateStore:
         """Write state.json atomically (temp file, fsync, rename)."""
         directory = self.dir(state.id)
         tmp = os.path.join(directory, f".{STATE_FILE}.tmp")
-        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
+        data = jsonio.dumps(state.to_json()).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, data)

@@ -175,7 +175,8 @@ class CgroupManager(ABC):
 
     @abstractmethod
     def oom_events(self) -> Any:
-        """An OomWatcher (see oom.py) reporting OOM kills in this cgroup.
+        """A watcher (see oom.py): ``wait(timeout) -> bool`` is True on an OOM kill;
+        ``gone`` turns True once the cgroup is removed or empty; ``close()``.
 
         Raises:
             CgroupError: the memory controller is missing.

@@ -1,8 +1,9 @@
 """OOM notifications for ``events``: v1 eventfd on memory.oom_control, v2 memory.events.
 
 Owns: the watcher objects ``CgroupManager.oom_events()`` returns. Each has
-``fileno()`` (for select/poll alongside a stats timer), ``wait(timeout)`` returning
-"oom", "gone" (the cgroup was removed or emptied) or None (timeout), and ``close()``.
+``fileno()`` (for select/poll alongside a stats timer), ``wait(timeout) -> bool``
+(True: an OOM kill happened; False: timeout, or the cgroup is gone), a ``gone``
+attribute (the cgroup was removed or emptied: stop watching) and ``close()``.
 Must not touch: writes to cgroup files other than v1's cgroup.event_control.
 """
 
@@ -21,6 +22,7 @@ class V1OomWatcher:
 
     def __init__(self, memory_dir: str) -> None:
         self.dir = memory_dir
+        self.gone = False
         self._efd: int = os.eventfd(0, os.EFD_CLOEXEC)
         try:
             ofd = os.open(
@@ -43,15 +45,19 @@ class V1OomWatcher:
     def fileno(self) -> int:
         return self._efd
 
-    def wait(self, timeout: float | None = None) -> str | None:
+    def wait(self, timeout: float | None = None) -> bool:
+        """True when an OOM happened within ``timeout`` seconds (None: no limit)."""
+        if self.gone:
+            return False
         r, _, _ = select.select([self._efd], [], [], timeout)
         if not r:
-            return None
+            return False
         os.eventfd_read(self._efd)
         # The eventfd also fires when the cgroup is removed.
         if not os.path.exists(os.path.join(self.dir, "cgroup.event_control")):
-            return "gone"
-        return "oom"
+            self.gone = True
+            return False
+        return True
 
     def close(self) -> None:
         if self._efd >= 0:
@@ -64,6 +70,7 @@ class V2OomWatcher:
 
     def __init__(self, directory: str) -> None:
         self.dir = directory
+        self.gone = False
         try:
             self._fd = os.open(os.path.join(directory, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
@@ -88,21 +95,24 @@ class V2OomWatcher:
     def fileno(self) -> int:
         return self._fd
 
-    def wait(self, timeout: float | None = None) -> str | None:
+    def wait(self, timeout: float | None = None) -> bool:
+        """True when an OOM kill happened within ``timeout`` seconds (None: no limit)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if not os.path.isdir(self.dir):
-                return "gone"
+            if self.gone or not os.path.isdir(self.dir):
+                self.gone = True
+                return False
             count = self._count()
             if count > self._seen:
                 self._seen = count
-                return "oom"
+                return True
             events = fsio.read_optional(self.dir, "cgroup.events") or ""
             if "populated 0" in events:
-                return "gone"
+                self.gone = True
+                return False
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                return None
+                return False
             # Short slices also catch removal, which does not always wake poll.
             slice_ms = 500 if left is None else min(left, 0.5) * 1000
             self._poll.poll(slice_ms)

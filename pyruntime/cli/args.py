@@ -6,7 +6,9 @@ Must not touch: what the flags mean.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.record import Record
 

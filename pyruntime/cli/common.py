@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
 
@@ -53,7 +54,9 @@ def one_id(parsed: Parsed) -> str:
 
 def print_json(doc: Any, indent: int | None = 2) -> None:
     """Write JSON like Go's json.MarshalIndent and a newline."""
-    sys.stdout.write(json.dumps(doc, indent=indent) + "\n")
+    from pyruntime.jsonio import dumps
+
+    sys.stdout.write(dumps(doc, indent) + "\n")
     sys.stdout.flush()
 
 

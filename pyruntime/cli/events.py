@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
 from pyruntime.cli.common import one_id, runtime
 from pyruntime.errors import ContainerError
+from pyruntime.jsonio import dumps
 
 SYNOPSIS = "[command options] <container-id>"
 FLAGS = (
@@ -46,7 +48,7 @@ def parse_duration(text: str) -> float:
 
 def emit(event: dict[str, Any]) -> None:
     """One JSON line, flushed at once (go-runc decodes a stream)."""
-    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.write(dumps(event) + "\n")
     sys.stdout.flush()
 
 

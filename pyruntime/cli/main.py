@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import NoReturn
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 from pyruntime.cli.args import Flag, UsageError, parse
 from pyruntime.record import Record

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.cli.args import Flag, Parsed
 from pyruntime.errors import ContainerError

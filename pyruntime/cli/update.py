@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
 from pyruntime.cli.common import one_id, runtime

@@ -7,7 +7,9 @@ Must not touch: files (the CLI writes it).
 from __future__ import annotations
 
 import os
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.spec.constants import OCI_VERSION
 

@@ -6,9 +6,10 @@ Must not touch: the kernel (besides reading the file); never imports jsonschema.
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.errors import SpecError
 
@@ -19,8 +20,10 @@ def parse_json(data: bytes, what: str) -> Any:
     Raises:
         SpecError: not valid JSON.
     """
+    from pyruntime.jsonio import loads
+
     try:
-        return json.loads(data)
+        return loads(data)
     except ValueError as e:
         raise SpecError("", f"{what}: invalid JSON: {e}") from None
 

@@ -326,3 +326,30 @@ def test_v2_joinable_paths_and_destroy(tree):
     mgr.destroy()
     assert not mgr.exists()
     assert tree.is_dir()
+
+
+def test_v2_oom_watcher_counts_oom_kill_and_gone(tree):
+    mgr = open_manager("/c1", "c1", root=str(tree))
+    (tree / "c1/cgroup.events").write_text("populated 1\nfrozen 0\n")
+    w = mgr.oom_events()
+    try:
+        assert w.wait(0.05) is False
+        (tree / "c1/memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+        assert w.wait(0.05) is True
+        assert w.wait(0.05) is False  # the same kill is reported once
+        assert not w.gone
+        (tree / "c1/cgroup.events").write_text("populated 0\nfrozen 0\n")
+        assert w.wait(0.05) is False and w.gone  # the last process left
+    finally:
+        w.close()
+
+
+def test_v2_oom_watcher_reports_gone_when_cgroup_removed(tree):
+    mgr = open_manager("/c1", "c1", root=str(tree))
+    (tree / "c1/cgroup.events").write_text("populated 1\nfrozen 0\n")
+    w = mgr.oom_events()
+    try:
+        mgr.destroy()
+        assert w.wait(1) is False and w.gone
+    finally:
+        w.close()
