@@ -108,6 +108,9 @@ CASES = [
          "does not support it: the runtime MUST print an error and fail",
          _seccomp(syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 5}]),
          "errnoRet is silently ignored for SCMP_ACT_KILL"),
+    Case("seccomp-default-errnoret-with-allow", "config-linux.md#seccomp", "defaultErrnoRet "
+         "with an action that does not support it: the runtime MUST print an error and fail",
+         _seccomp(defaultErrnoRet=18), "defaultErrnoRet is silently ignored for SCMP_ACT_ALLOW"),
     Case("seccomp-names-empty", "config-linux.md#seccomp", "names MUST contain at least one entry",
          _seccomp(syscalls=[{"names": [], "action": "SCMP_ACT_ERRNO"}]),
          "an empty syscall names list is accepted"),

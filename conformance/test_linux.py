@@ -467,15 +467,28 @@ def test_seccomp_flags(probe: ProbeFn, flag: str) -> None:
     assert "Operation not permitted" in p["mkdir"], p["mkdir"]
 
 
-@req("config-linux.md#seccomp", "defaultAction/defaultErrnoRet: unmatched syscalls get the default")
+UNISTD = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+
+
+def _all_syscalls() -> list[str]:
+    names = []
+    for line in UNISTD.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "#define" and parts[1].startswith("__NR_"):
+            names.append(parts[1][len("__NR_"):])
+    return names
+
+
+@req("config-linux.md#seccomp", "defaultAction with defaultErrnoRet: unmatched syscalls fail with "
+     "that errno")
 def test_seccomp_default_errno_ret(probe: ProbeFn) -> None:
-    # Allow-by-default would make defaultErrnoRet meaningless; instead make the
-    # default ERRNO(EXDEV) and allow-list mkdir's neighbours... which is too
-    # wide for busybox+runtime; so match mkdir with a rule whose action is
-    # the default: the kernel result must be the configured default errno.
-    sc = {"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 18,
-          "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
-                        "errnoRet": 18}]}
+    if os.uname().machine != "x86_64" or not UNISTD.exists():
+        pytest.skip("needs x86_64 syscall names from linux-libc-dev")
+    # Everything but mkdir is allowed, so mkdir alone falls to the default.
+    allowed = [n for n in _all_syscalls() if n not in ("mkdir", "mkdirat")]
+    sc = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 18,
+          "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+          "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]}
     p = _seccomp_probe(probe, sc, "sc-default")
     assert "Invalid cross-device link" in p["mkdir"], p["mkdir"]
 

@@ -488,8 +488,11 @@ static void reset_signals(void)
  * parent (the state lock) must not stay held by the waiting init. */
 static void close_inherited_fds(const struct pyrt_plan *p)
 {
-    int keep[PYRT_MAX_NS + 4], n = 0, i, j, lo;
+    int keep[PYRT_MAX_NS + 8], n = 0, i, j, lo;
     keep[n++] = p->sync_fd;
+    for (i = 0; i < 3; i++)
+        if (p->stdio[i] >= 0)
+            keep[n++] = p->stdio[i];
     if (p->console_socket >= 0)
         keep[n++] = p->console_socket;
     for (i = 0; i < p->n_join && i < PYRT_MAX_NS; i++)
@@ -509,6 +512,24 @@ static void close_inherited_fds(const struct pyrt_plan *p)
         lo = keep[i] + 1;
     }
     syscall(SYS_close_range, (unsigned)lo, ~0U, 0);
+}
+
+/* Put the requested fds on 0, 1, 2 (the Python API's stdin/stdout/stderr). A source that
+ * is itself one of 0-2 is first copied out of the way so no dup2 clobbers another. */
+static void setup_stdio(const struct pyrt_plan *p)
+{
+    int src[3], i;
+    for (i = 0; i < 3; i++) {
+        src[i] = p->stdio[i];
+        if (src[i] >= 0 && src[i] < 3 && src[i] != i) {
+            src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+            if (src[i] < 0)
+                fail(p, PYRT_STEP_FDS, i);
+        }
+    }
+    for (i = 0; i < 3; i++)
+        if (src[i] >= 0 && src[i] != i && dup2(src[i], i) < 0)
+            fail(p, PYRT_STEP_FDS, i);
 }
 
 static void setup_namespaces(const struct pyrt_plan *p)
@@ -849,6 +870,7 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
 
     reset_signals();
     close_inherited_fds(p);
+    setup_stdio(p);
     if (p->join_only) {
         /* exec: nothing in the container may reach this copy of the host's interpreter
          * through /proc/PID/exe or ptrace while we join it (runc CVE-2019-5736). */

@@ -173,6 +173,7 @@ struct pyrt_plan {
     unsigned short console_cols;
     int mount_console;             /* bind the pty slave on /dev/console */
     int join_only;                 /* exec: join the namespaces of a running container, no rootfs work */
+    int stdio[3];                  /* fds to become 0, 1, 2 (-1: keep the inherited one) */
 };
 
 int pyrt_abi(void);

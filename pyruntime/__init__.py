@@ -1,6 +1,28 @@
 """pyruntime: an OCI container runtime, a drop-in replacement for runc.
 
-The CLI is `pyruntime`; the Python API lives in pyruntime.api (imported lazily).
+The CLI is `pyruntime`. From Python::
+
+    import subprocess, pyruntime
+    result = pyruntime.run("/path/to/bundle", stdout=subprocess.PIPE)
+    print(result.returncode, result.stdout)
+
+`run`, `Container`, `ContainerState` and `Spec` come from pyruntime.api, imported on first
+use so that the CLI's start-up pays nothing for them.
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+__all__ = ["run", "Container", "ContainerState", "Spec", "ContainerError"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyruntime.api import Container, ContainerError, ContainerState, Spec, run
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        from pyruntime import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pyruntime' has no attribute {name!r}")

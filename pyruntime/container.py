@@ -27,10 +27,10 @@ class CreateOptions(Record):
     """Options of `create` / `run` (runc's flags)."""
 
     __slots__ = ("pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "systemd_cgroup", "console_fd")
+                 "systemd_cgroup", "console_fd", "stdio")
     _defaults = {"pid_file": None, "console_socket": None, "no_pivot": False,
                  "no_new_keyring": False, "preserve_fds": 0, "systemd_cgroup": False,
-                 "console_fd": -1}
+                 "console_fd": -1, "stdio": (-1, -1, -1)}
     pid_file: str | None
     console_socket: str | None
     no_pivot: bool
@@ -38,6 +38,7 @@ class CreateOptions(Record):
     preserve_fds: int
     systemd_cgroup: bool
     console_fd: int  # internal (run with a terminal): a connected socket instead of a path
+    stdio: tuple[int, int, int]  # the Python API: fds for the process's 0, 1, 2 (-1: ours)
 
 
 class Created(Record):
@@ -83,7 +84,8 @@ def _open_cgroup(state: State, cgroups_path: str | None = None) -> CgroupManager
     from pyruntime.cgroups import open_manager
 
     path = state.cgroup_path if state.cgroup_path is not None else cgroups_path
-    return open_manager(path, state.id, systemd=state.systemd, root=state.cgroup_root)
+    return open_manager(path, state.id, systemd=state.systemd, root=state.cgroup_root,
+                        paths=state.cgroup_paths or None)
 
 
 def _namespace_flags(state: State) -> int:
@@ -168,6 +170,7 @@ class Runtime:
 
         mgr = _open_cgroup(state, linux.get("cgroupsPath"))
         state.cgroup_path = mgr.path
+        state.cgroup_paths = mgr.joinable_paths()
         mgr.create()
         undo.append(mgr.destroy)
         mgr.set(linux.get("resources"), linux.get("devices"))
@@ -184,7 +187,8 @@ class Runtime:
         terminal = bool((config.get("process") or {}).get("terminal"))
         plan = build_plan(config, bundle, rootfs,
                           LaunchOptions(fifo_path=fifo, no_pivot=opts.no_pivot,
-                                        preserve_fds=opts.preserve_fds, console=terminal), facts)
+                                        preserve_fds=opts.preserve_fds, console=terminal,
+                                        stdio=opts.stdio), facts)
         seccomp = None
         if linux.get("seccomp"):
             from pyruntime.seccomp import compile_filter
@@ -422,7 +426,8 @@ class Runtime:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             facts = HostFacts(last_cap=int(f.read()))
         plan = build_exec_plan(state.pid, state.namespaces, process,
-                               LaunchOptions(preserve_fds=opts.preserve_fds, console=terminal),
+                               LaunchOptions(preserve_fds=opts.preserve_fds, console=terminal,
+                                             stdio=opts.stdio),
                                facts)
         seccomp = None
         if state.seccomp:

@@ -117,12 +117,16 @@ class HostFacts(Record):
 class LaunchOptions(Record):
     """Per-call options from the CLI or the API."""
 
-    __slots__ = ("fifo_path", "no_pivot", "preserve_fds", "console")
-    _defaults = {"fifo_path": None, "no_pivot": False, "preserve_fds": 0, "console": False}
+    __slots__ = ("fifo_path", "no_pivot", "preserve_fds", "console", "stdio")
+    _defaults = {
+        "fifo_path": None, "no_pivot": False, "preserve_fds": 0, "console": False,
+        "stdio": (-1, -1, -1),
+    }
     fifo_path: str | None
     no_pivot: bool
     preserve_fds: int
     console: bool  # a console socket is given: create a pty inside the container
+    stdio: tuple[int, int, int]  # fds for the container's 0, 1, 2; -1 keeps ours (the API)
 
 
 class ChildPlan(Record):
@@ -135,7 +139,7 @@ class ChildPlan(Record):
         "domainname", "oom_score_adj", "cpu_initial", "cpu_final", "rlimits", "personality",
         "sched_attr", "ioprio", "set_user", "uid", "gid", "groups", "set_groups", "umask", "caps",
         "last_cap", "no_new_privs", "cwd", "exec_candidates", "argv", "env", "keep_fds",
-        "want_hooks", "console", "console_size", "mount_console", "join_only"
+        "want_hooks", "console", "console_size", "stdio", "mount_console", "join_only"
     )
     _defaults = {"join_only": False}
     clone_flags: int
@@ -179,6 +183,7 @@ class ChildPlan(Record):
     want_hooks: bool
     console: bool
     console_size: tuple[int, int]
+    stdio: tuple[int, int, int]
     mount_console: bool
     join_only: bool
 
@@ -662,6 +667,7 @@ def process_fields(process: Mapping[str, Any], facts: HostFacts,
         keep_fds=3 + opts.preserve_fds,
         console=opts.console,
         console_size=console_size(process),
+        stdio=opts.stdio,
     )
 
 

@@ -215,6 +215,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.console_rows, p.console_cols = plan.console_size
     p.mount_console = int(plan.mount_console)
     p.join_only = int(plan.join_only)
+    p.stdio = list(plan.stdio)
     return p, pk
 
 

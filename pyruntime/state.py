@@ -63,7 +63,7 @@ class State:
     __slots__ = ("id", "bundle", "rootfs", "created", "pid", "start_time", "oci_version",
                  "annotations", "owner", "creating_pid", "creating_start", "cgroup_path",
                  "cgroup_root", "freezer_file", "systemd", "hooks", "namespaces",
-                 "config_process", "seccomp", "started")
+                 "config_process", "seccomp", "started", "cgroup_paths")
 
     def __init__(self, id: str, bundle: str, rootfs: str, created: str, pid: int = 0,
                  start_time: int | None = None, oci_version: str = "",
@@ -74,7 +74,8 @@ class State:
                  hooks: dict[str, Any] | None = None,
                  namespaces: list[dict[str, str]] | None = None,
                  config_process: dict[str, Any] | None = None,
-                 seccomp: dict[str, Any] | None = None, started: bool = False) -> None:
+                 seccomp: dict[str, Any] | None = None, started: bool = False,
+                 cgroup_paths: dict[str, str] | None = None) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -95,6 +96,7 @@ class State:
         self.config_process = config_process or {}
         self.seccomp = seccomp
         self.started = started
+        self.cgroup_paths = cgroup_paths or {}
 
     def to_json(self) -> dict[str, Any]:
         """The on-disk form."""
@@ -108,7 +110,7 @@ class State:
                 "cgroup_root": self.cgroup_root, "freezer_file": self.freezer_file,
                 "systemd": self.systemd, "hooks": self.hooks, "namespaces": self.namespaces,
                 "process": self.config_process, "seccomp": self.seccomp,
-                "started": self.started,
+                "started": self.started, "cgroup_paths": self.cgroup_paths,
             },
         }
 
@@ -131,7 +133,7 @@ class State:
             freezer_file=ext.get("freezer_file"), systemd=bool(ext.get("systemd")),
             hooks=dict(ext.get("hooks") or {}), namespaces=list(ext.get("namespaces") or []),
             config_process=dict(ext.get("process") or {}), seccomp=ext.get("seccomp"),
-            started=bool(ext.get("started")),
+            started=bool(ext.get("started")), cgroup_paths=dict(ext.get("cgroup_paths") or {}),
         )
 
 

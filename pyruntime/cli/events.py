@@ -77,8 +77,10 @@ def run(parsed: Parsed, ctx: Any) -> int:
                 left = deadline - time.monotonic()
                 if oom is not None and oom.wait(min(left, 1.0)):
                     emit({"type": "oom", "id": cid})
-                else:
-                    time.sleep(min(left, 1.0) if oom is None else 0)
+                elif oom is not None and getattr(oom, "gone", False):
+                    return 0
+                elif oom is None:
+                    time.sleep(min(left, 1.0))
     finally:
         if oom is not None:
             oom.close()
