@@ -155,6 +155,8 @@ class Runtime:
                                   preexec_fn=preexec, check=False)
         except subprocess.TimeoutExpired as exc:
             return Result(argv, -1, str(exc.stdout or ""), f"TIMEOUT after {timeout}s")
+        except OSError as exc:
+            return Result(argv, -2, "", f"cannot execute the runtime: {exc}")
         return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
     def create(self, cid: str, bundle: Bundle, *extra: str, cwd: Path | None = None,
@@ -176,6 +178,9 @@ class Runtime:
                 rc = proc.returncode
             except subprocess.TimeoutExpired:
                 rc = -1
+            except OSError as exc:
+                err.write(f"cannot execute the runtime: {exc}\n".encode())
+                rc = -2
         return Result(argv, rc, bundle.stdout.read_text(), bundle.stderr.read_text())
 
     def run(self, cid: str, bundle: Bundle, *extra: str, timeout: float = CMD_TIMEOUT,

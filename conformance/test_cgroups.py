@@ -51,7 +51,10 @@ class Created:
             raise AssertionError(f"cgroup {f.parent} missing")
         if not f.exists():
             pytest.skip(f"{f.name} does not exist on this host")
-        return f.read_text().strip()
+        try:
+            return f.read_text().strip()
+        except FileNotFoundError:
+            raise AssertionError(f"{f} vanished; container state: {self.rt.state(self.cid)}")
 
 
 CreatedFactory = Callable[[Callable[[Bundle], None], str], Created]

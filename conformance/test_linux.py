@@ -277,7 +277,7 @@ def test_device_outside_dev(dev_probe: Probe) -> None:
     assert row[1:4] == ["character special file", "1", "3"], row
 
 
-@runc_bug("an existing non-device file at the device path is silently replaced or kept")
+@runc_bug("an existing regular file at the device path is kept without error")
 @req("config-linux.md#devices", "a file already at path that does not match the device MUST "
      "generate an error")
 def test_device_path_conflict_fails(rt: Runtime, bundle: Bundle, cid: str) -> None:

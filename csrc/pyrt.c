@@ -879,15 +879,26 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     /* If `create` dies during setup, so do we: nothing half-made stays running. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     wait_parent(p);
-
-    setup_namespaces(p);
-    setup_host_side(p);
     if (p->fifo_path) {
-        /* O_RDWR never blocks on a fifo; read() below blocks until `start` writes. */
+        /* Opened with our host credentials, before any namespace: the state dir is the
+         * host root's. O_RDWR never blocks on a fifo; read() blocks until `start` writes. */
         fifo_fd = (int)open(p->fifo_path, O_RDWR | O_CLOEXEC);
         if (fifo_fd < 0)
             fail(p, PYRT_STEP_FIFO, 0);
     }
+
+    setup_namespaces(p);
+    if (p->become_root) {
+        /* Our host ids mean nothing in the new user namespace: become its root, so that
+         * mounts and the files they create (devpts' ptmx) have mapped owners (runc). */
+        if (setresgid(0, 0, 0) < 0)
+            fail(p, PYRT_STEP_SETGID, -1);
+        if (setresuid(0, 0, 0) < 0)
+            fail(p, PYRT_STEP_SETUID, -1);
+        if (p->set_groups)
+            setgroups(0, NULL);
+    }
+    setup_host_side(p);
     if (!p->join_only) {
         umask(0);
         root_fd = setup_rootfs(p);
@@ -901,6 +912,14 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     if (!p->join_only)
         finalize_root(p);
     setup_limits(p);
+    /* Before any seccomp filter (older profiles know no close_range).
+     * Every fd past stdio and --preserve-fds: close-on-exec (runc CVE-2024-21626);
+     * the kept ones lose the close-on-exec flag Python gives every fd it opens. */
+    if (syscall(SYS_close_range, (unsigned)p->keep_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        fail(p, PYRT_STEP_FDS, 0);
+    for (int fd = 0; fd < p->keep_fds; fd++)
+        if (fcntl(fd, F_SETFD, 0) < 0 && errno != EBADF)
+            fail(p, PYRT_STEP_FDS, fd);
     if (p->seccomp_early) {
         /* Without no_new_privs the kernel wants CAP_SYS_ADMIN to install a filter: do it
          * while we still have it (runc's order); the profile must allow what follows. */
@@ -915,13 +934,6 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail(p, PYRT_STEP_NO_NEW_PRIVS, 0);
     umask((mode_t)p->umask);
-    /* Every fd past stdio and --preserve-fds: close-on-exec (runc CVE-2024-21626);
-     * the kept ones lose the close-on-exec flag Python gives every fd it opens. */
-    if (syscall(SYS_close_range, (unsigned)p->keep_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        fail(p, PYRT_STEP_FDS, 0);
-    for (int fd = 0; fd < p->keep_fds; fd++)
-        if (fcntl(fd, F_SETFD, 0) < 0 && errno != EBADF)
-            fail(p, PYRT_STEP_FDS, fd);
     if (p->cpu_final &&
         sched_setaffinity(0, (size_t)p->cpu_set_size, (cpu_set_t *)p->cpu_final) < 0)
         fail(p, PYRT_STEP_AFFINITY, 1);

@@ -174,6 +174,7 @@ struct pyrt_plan {
     int mount_console;             /* bind the pty slave on /dev/console */
     int join_only;                 /* exec: join the namespaces of a running container, no rootfs work */
     int stdio[3];                  /* fds to become 0, 1, 2 (-1: keep the inherited one) */
+    int become_root;               /* in a new or joined user namespace: setresuid/gid(0) */
 };
 
 int pyrt_abi(void);

@@ -327,8 +327,11 @@ class Runtime:
         finally:
             os.close(fd)
         os.unlink(fifo)
-        run_hooks(state.hooks, "poststart", oci_state(state, "running"), cwd=state.bundle,
-                  warn_only=True)
+        if state.hooks.get("poststart"):
+            # the spec runs poststart after the user process is executed: wait for the exec
+            _wait_exec(state.pid, 2.0)
+            run_hooks(state.hooks, "poststart", oci_state(state, "running"), cwd=state.bundle,
+                      warn_only=True)
 
     # ------------------------------------------------------------------ run
 
@@ -623,7 +626,7 @@ class Runtime:
                 self.store.remove(container_id)
                 return
             status = self.store.status(state)
-            if status in ("running", "paused", "creating") and not force:
+            if status != "stopped" and not force:
                 raise StateError(f"cannot delete container {container_id} that is not stopped: "
                                  f"{status}")
             self._destroy(state, status)
@@ -740,6 +743,21 @@ def _reap(pid: int) -> tuple[int, int | None]:
         return os.waitpid(pid, 0)
     except ChildProcessError:
         return pid, None
+
+
+def _wait_exec(pid: int, timeout: float) -> None:
+    """Wait (bounded) until the init has exec'd: its /proc/PID/exe is no longer our python."""
+    import time
+
+    ours = os.readlink("/proc/self/exe")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{pid}/exe") != ours:
+                return
+        except OSError:
+            return  # gone already (or not ours to read): nothing left to wait for
+        time.sleep(0.0005)
 
 
 def _wait_gone(pidfd: int, timeout: float) -> bool:

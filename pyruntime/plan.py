@@ -139,9 +139,10 @@ class ChildPlan(Record):
         "domainname", "oom_score_adj", "cpu_initial", "cpu_final", "rlimits", "personality",
         "sched_attr", "ioprio", "set_user", "uid", "gid", "groups", "set_groups", "umask", "caps",
         "last_cap", "no_new_privs", "cwd", "exec_candidates", "argv", "env", "keep_fds",
-        "want_hooks", "console", "console_size", "stdio", "mount_console", "join_only"
+        "want_hooks", "console", "console_size", "stdio", "mount_console", "join_only",
+        "become_root",
     )
-    _defaults = {"join_only": False}
+    _defaults = {"join_only": False, "become_root": False}
     clone_flags: int
     unshare_flags: int
     join_namespaces: tuple[tuple[str, str], ...]  # (type, path), in setns order
@@ -186,6 +187,7 @@ class ChildPlan(Record):
     stdio: tuple[int, int, int]
     mount_console: bool
     join_only: bool
+    become_root: bool
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -718,6 +720,7 @@ def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: Launch
         personality=plan_personality(linux),
         want_hooks=any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer")),
         mount_console=opts.console,
+        become_root=userns,
         **fields,
     )
 
@@ -741,7 +744,7 @@ def build_exec_plan(init_pid: int, namespaces: Sequence[Mapping[str, Any]],
         rootfs_parent_mount=None, root_propagation=0, rootfs_propagation=0,
         root_readonly=False, no_pivot=False, ops=(), fifo_path=None, hostname=None,
         domainname=None, personality=None, want_hooks=False, mount_console=False,
-        join_only=True, **fields)
+        join_only=True, become_root="user" in kinds, **fields)
 
 
 def console_size(process: Mapping[str, Any]) -> tuple[int, int]:

@@ -216,6 +216,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.mount_console = int(plan.mount_console)
     p.join_only = int(plan.join_only)
     p.stdio = list(plan.stdio)
+    p.become_root = int(plan.become_root)
     return p, pk
 
 

@@ -185,7 +185,9 @@ def _check(n: int, x: Any) -> None:
             raise AssertionError(f"unknown opcode {code}")
 
 
-def _check_object(arg: tuple[dict[str, int], tuple[tuple[str, int], ...], Any], x: dict[str, Any]) -> None:
+def _check_object(
+    arg: tuple[dict[str, int], tuple[tuple[str, int], ...], Any], x: dict[str, Any]
+) -> None:
     props, pats, additional = arg
     for key, value in x.items():
         sub = props.get(key)
@@ -229,16 +231,19 @@ def _format_path(parts: list[str | int]) -> str:
         elif part.isidentifier():
             out.append(f".{part}" if out else part)
         else:
-            # JSON-quote keys with dots, slashes and the like.
-            out.append('["' + part.replace("\\", "\\\\").replace('"', '\\"') + '"]')
+            # JSON-quote keys with dots, control characters and the like, so
+            # the message stays one printable line.
+            import json
+
+            out.append(f"[{json.dumps(part)}]")
     return "".join(out)
 
 
-def _run(root: str, label: str, doc: object, prefix: tuple[str, ...] = ()) -> None:
+def _run(root: str, label: str, doc: object) -> None:
     try:
         _check(_c.ROOTS[root], doc)
     except _Invalid as e:
-        parts = list(prefix) + e.parts[::-1]
+        parts = e.parts[::-1]
         if not parts:
             raise SpecError("", f"{label} {e.message}") from None
         raise SpecError(_format_path(parts), e.message) from None
@@ -286,10 +291,11 @@ def validate_state(doc: object) -> None:
 # --------------------------------------------------------------------------
 
 # SemVer 2.0.0 (the spec requires ociVersion to be SemVer).
+_PRERELEASE_ID = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
 _SEMVER = (
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+    rf"(?:-{_PRERELEASE_ID}(?:\.{_PRERELEASE_ID})*)?"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
 )
 
 

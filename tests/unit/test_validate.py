@@ -198,6 +198,13 @@ def test_validate_config_dotted_annotation_key_quoted_in_path() -> None:
     assert _error(validate_config, doc) == ('annotations["com.example.key"]', "must be a string")
 
 
+def test_validate_config_control_char_key_escaped_in_path() -> None:
+    doc = _minimal()
+    doc["linux"]["resources"] = {"rdma": {"a\nb\ud800": {"hcaObjects": "x"}}}
+    path, _ = _error(validate_config, doc)
+    assert path == 'linux.resources.rdma["a\\nb\\ud800"].hcaObjects'
+
+
 def test_validate_config_newline_annotation_key_not_checked() -> None:
     # ".{1,}" cannot match "\n", so draft 4 (and jsonschema) puts no rule on that value.
     doc = _minimal()
@@ -302,7 +309,8 @@ def test_check_object_additional_false_not_allowed() -> None:
         (lambda d: d["process"].update(cwd="tmp"), "process.cwd", "must be an absolute path"),
         (lambda d: d["process"].update(rlimits=[{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]),
          "process.rlimits[0].type", "unknown rlimit RLIMIT_FOO"),
-        (lambda d: d["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}] * 2),
+        (lambda d: d["process"].update(
+            rlimits=[{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}] * 2),
          "process.rlimits[1].type", "duplicate rlimit RLIMIT_NOFILE"),
         (lambda d: d["linux"]["namespaces"].append({"type": "pid"}),
          "linux.namespaces[2].type", "duplicate namespace pid"),
@@ -341,7 +349,8 @@ def test_check_semantics_fifo_device_without_numbers_valid() -> None:
 
 
 def test_check_process_semantics_exec_relative_paths() -> None:
-    assert _error(check_process_semantics, {"args": [], "cwd": "/"}) == ("args", "must not be empty")
+    doc = {"args": [], "cwd": "/"}
+    assert _error(check_process_semantics, doc) == ("args", "must not be empty")
 
 
 # ---------------------------------------------------------------- generated table
@@ -376,9 +385,11 @@ def test_validate_import_never_loads_jsonschema() -> None:
     code = (
         "import sys, json\n"
         "from pyruntime.spec.validate import validate_config, check_semantics\n"
-        "d = {'ociVersion': '1.0.2', 'root': {'path': 'r'}, 'process': {'args': ['a'], 'cwd': '/'}}\n"
+        "d = {'ociVersion': '1.0.2', 'root': {'path': 'r'},\n"
+        "     'process': {'args': ['a'], 'cwd': '/'}}\n"
         "validate_config(d); check_semantics(d)\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('jsonschema', 'referencing', 'typing')]\n"
+        "heavy = ('jsonschema', 'referencing', 'typing')\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
         "print(bad)\n"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -35,7 +35,8 @@ SETTINGS = settings(
 # Strings that stress patterns and enums: newlines before "$", near-miss names,
 # surrogates, NUL, right-to-left text.
 ODD_STRINGS = st.sampled_from([
-    "", "\n", "\na", "\n\n", "RLIMIT_NOFILE\n", "RLIMIT_", "rlimit_nofile", "RLIMIT_NOFILE ", "c\n", "cc",
+    "", "\n", "\na", "\n\n", "RLIMIT_NOFILE\n", "RLIMIT_", "rlimit_nofile", "RLIMIT_NOFILE ",
+    "c\n", "cc",
     "MB:1\n2", "MB:0=1", "1KB", "0KB", "1kB", "mount ", "MOUNT", "SCMP_ACT_KILL\x00",
     "\ud800", "\u202eevil", "é", "0-3, 5", "0-3\n", "CAP_SYS_ADMIN", "1.0.0",
 ])
@@ -103,7 +104,8 @@ def _strategy(n: int, depth: int = 0) -> st.SearchStrategy[Any]:
         base = st.fixed_dictionaries(req, optional=optional)
         extras: list[st.SearchStrategy[dict[str, Any]]] = []
         for pat, sub in pats:
-            extras.append(st.dictionaries(st.from_regex(pat), _strategy(sub, depth + 1), max_size=2))
+            extras.append(
+                st.dictionaries(st.from_regex(pat), _strategy(sub, depth + 1), max_size=2))
         if isinstance(extra, int) and extra is not False:
             extras.append(st.dictionaries(st.text(min_size=1, max_size=4),
                                           _strategy(extra, depth + 1), max_size=2))

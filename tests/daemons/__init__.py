@@ -1,0 +1,1 @@
+"""Scenario tests against real dockerd/containerd (started by .ci/daemons.sh)."""
