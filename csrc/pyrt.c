@@ -125,16 +125,44 @@ static int write_all(int fd, const char *buf, size_t len)
 
 /* ------------------------------------------------------------------ reporting */
 
-static void send_record(int sock, int err, int step, int index)
+/* One record, with an fd attached when fd >= 0 (the seccomp listener). */
+static void send_record_fd(int sock, int err, int step, int index, int fd)
 {
     struct pyrt_record rec;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov;
+    struct msghdr msg;
     rec.abi = PYRT_ABI;
     rec.err = err;
     rec.step = (uint32_t)step;
     rec.index = index;
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = &rec;
+    iov.iov_len = sizeof(rec);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (fd >= 0) {
+        struct cmsghdr *cmsg;
+        memset(&ctl, 0, sizeof(ctl));
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = sizeof(ctl.buf);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    }
     /* MSG_NOSIGNAL: a parent that is gone must not kill us with SIGPIPE. */
-    while (send(sock, &rec, sizeof(rec), MSG_NOSIGNAL) < 0 && errno == EINTR)
+    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
+}
+
+static void send_record(int sock, int err, int step, int index)
+{
+    send_record_fd(sock, err, step, index, -1);
 }
 
 static __attribute__((noreturn)) void fail(const struct pyrt_plan *p, int step, int index)
@@ -387,10 +415,18 @@ static int run_op(int root_fd, int devnull_fd, const struct pyrt_op *op)
         if (pfd < 0)
             return -1;
         rc = mknodat(pfd, leaf, op->mode, (dev_t)op->dev);
-        if (rc < 0 && errno == EEXIST)
-            rc = 0;
-        else if (rc == 0)
+        if (rc < 0 && errno == EEXIST) {
+            /* Something is already there: fine only if it is this very device. */
+            struct stat st;
+            rc = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW);
+            if (rc == 0 && ((st.st_mode & S_IFMT) != (op->mode & S_IFMT) ||
+                            ((op->mode & S_IFMT) != S_IFIFO && st.st_rdev != (dev_t)op->dev))) {
+                errno = EEXIST;
+                rc = -1;
+            }
+        } else if (rc == 0) {
             rc = fchownat(pfd, leaf, op->uid, op->gid, AT_SYMLINK_NOFOLLOW);
+        }
         break;
 
     case PYRT_OP_SYMLINK:
@@ -831,15 +867,19 @@ static const char *find_program(const struct pyrt_plan *p)
     fail(p, PYRT_STEP_EXEC_LOOKUP, -1);
 }
 
-static void load_seccomp(const struct pyrt_plan *p)
+/* Load the filter; returns the notify listener fd when the filter has one, else -1. */
+static int load_seccomp(const struct pyrt_plan *p)
 {
     struct sock_fprog prog;
+    long rc;
     if (!p->seccomp_bpf)
-        return;
+        return -1;
     prog.len = (unsigned short)p->seccomp_len;
     prog.filter = (struct sock_filter *)p->seccomp_bpf;
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) < 0)
+    rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog);
+    if (rc < 0)
         fail(p, PYRT_STEP_SECCOMP, 0);
+    return (p->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) ? (int)rc : -1;
 }
 
 static void exit_on_signal(int sig)
@@ -866,7 +906,7 @@ static void catch_terminating_signals(void)
 static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
 {
     const char *program;
-    int root_fd, fifo_fd = -1;
+    int root_fd, fifo_fd = -1, listener = -1;
 
     reset_signals();
     close_inherited_fds(p);
@@ -925,7 +965,7 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
          * while we still have it (runc's order); the profile must allow what follows. */
         prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
         catch_terminating_signals();
-        load_seccomp(p);
+        listener = load_seccomp(p);
     }
     setup_identity(p);
     if (p->cwd && chdir(p->cwd) < 0)
@@ -940,9 +980,12 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     if (!p->seccomp_early) {
         prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
         catch_terminating_signals();
-        load_seccomp(p);
+        listener = load_seccomp(p);
     }
-    send_record(p->sync_fd, 0, PYRT_STEP_READY, 0);
+    /* READY carries the seccomp listener (if any): the parent hands it to listenerPath. */
+    send_record_fd(p->sync_fd, 0, PYRT_STEP_READY, 0, listener);
+    if (listener >= 0)
+        close(listener);
     if (fifo_fd >= 0) {
         char c;
         ssize_t r;
@@ -1044,4 +1087,37 @@ int pyrt_socketpair(int *fds)
 int pyrt_pidfd_send_signal(int pidfd, int sig)
 {
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+/* Receive one record (and an fd passed with it, else *fd_out = -1). Returns 1, 0 at EOF,
+ * or -errno. */
+int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov;
+    struct msghdr msg;
+    struct cmsghdr *cmsg;
+    ssize_t n;
+    *fd_out = -1;
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = rec;
+    iov.iov_len = sizeof(*rec);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof(ctl.buf);
+    do {
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+            memcpy(fd_out, CMSG_DATA(cmsg), sizeof(int));
+    if (n == 0)
+        return 0;
+    return n == (ssize_t)sizeof(*rec) ? 1 : -EPROTO;
 }

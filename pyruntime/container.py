@@ -67,17 +67,32 @@ def write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
-def oci_state(state: State, status: str) -> dict[str, Any]:
-    """The runtime-spec state object (what hooks get on stdin)."""
+def oci_state(state: State, status: str, *, in_container: bool = False) -> dict[str, Any]:
+    """The runtime-spec state object (what hooks get on stdin).
+
+    For hooks run in the container's namespaces the pid is the one the container sees.
+    """
     doc: dict[str, Any] = {
         "ociVersion": state.oci_version, "id": state.id, "status": status,
         "bundle": state.bundle,
     }
     if status != "stopped" and state.pid > 0:
-        doc["pid"] = state.pid
+        doc["pid"] = _pid_in_container(state.pid) if in_container else state.pid
     if state.annotations:
         doc["annotations"] = state.annotations
     return doc
+
+
+def _pid_in_container(pid: int) -> int:
+    """The pid as the container's pid namespace numbers it (last NSpid field)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return pid
 
 
 def _open_cgroup(state: State, cgroups_path: str | None = None) -> CgroupManager:
@@ -134,9 +149,19 @@ class Runtime:
         undo: list[Callable[[], None]] = [lambda: self.store.remove(container_id)]
         try:
             created = self._create_locked(container_id, bundle, config, opts, undo)
-        except BaseException:
+        except BaseException as e:
             _run_undo(undo)
             lock.release()
+            from pyruntime.errors import HookError
+
+            if isinstance(e, HookError):
+                # a failed create hook: the container is stopped, then deleted (poststop)
+                from pyruntime.hooks import run_hooks
+
+                doc = {"ociVersion": str(config.get("ociVersion", "")), "id": container_id,
+                       "status": "stopped", "bundle": bundle}
+                run_hooks(config.get("hooks") or {}, "poststop", doc, cwd=bundle,
+                          warn_only=True)
             raise
         lock.release()
         if not keep_sync:
@@ -216,6 +241,8 @@ class Runtime:
             raise ContainerError(f"unable to start container process: {e.strerror or e}") from e
         if rec is None or rec.step != shim.Step.READY or rec.errno:
             raise self._child_failure(plan, rec, pid)
+        if rec.fd >= 0:
+            _send_to_seccomp_agent(rec.fd, linux.get("seccomp") or {}, oci_state(state, "creating"))
         state.creating_pid = 0
         state.creating_start = None
         self.store.save(state)
@@ -279,8 +306,8 @@ class Runtime:
         doc = oci_state(state, "creating")
         for kind in ("prestart", "createRuntime"):
             run_hooks(state.hooks, kind, doc, cwd=state.bundle)
-        run_hooks(state.hooks, "createContainer", doc, cwd=state.bundle, in_pid=pid,
-                  nstypes=_namespace_flags(state))
+        run_hooks(state.hooks, "createContainer", oci_state(state, "creating", in_container=True),
+                  cwd=state.bundle, in_pid=pid, nstypes=_namespace_flags(state))
 
     # ------------------------------------------------------------------ start
 
@@ -311,8 +338,9 @@ class Runtime:
         fifo = self.store.fifo_path(state.id)
         if state.hooks.get("startContainer"):
             try:
-                run_hooks(state.hooks, "startContainer", oci_state(state, "created"),
-                          cwd=state.bundle, in_pid=state.pid, nstypes=_namespace_flags(state))
+                run_hooks(state.hooks, "startContainer",
+                          oci_state(state, "created", in_container=True), cwd=state.bundle,
+                          in_pid=state.pid, nstypes=_namespace_flags(state))
             except ContainerError:
                 self._kill_init(state, 9)
                 raise
@@ -330,8 +358,13 @@ class Runtime:
         if state.hooks.get("poststart"):
             # the spec runs poststart after the user process is executed: wait for the exec
             _wait_exec(state.pid, 2.0)
-            run_hooks(state.hooks, "poststart", oci_state(state, "running"), cwd=state.bundle,
-                      warn_only=True)
+            try:
+                run_hooks(state.hooks, "poststart", oci_state(state, "running"),
+                          cwd=state.bundle)
+            except ContainerError:
+                # runtime-spec 1.3: a failing poststart hook is an error and stops the container
+                self._kill_init(state, 9)
+                raise
 
     # ------------------------------------------------------------------ run
 
@@ -446,6 +479,9 @@ class Runtime:
             shim.send_go(sock)
             rec = shim.read_record(sock)
             if rec is not None and rec.step == shim.Step.READY and not rec.errno:
+                if rec.fd >= 0:
+                    _send_to_seccomp_agent(rec.fd, state.seccomp or {},
+                                           oci_state(state, "running"))
                 rec = shim.read_record(sock)  # EOF: execve succeeded
             if rec is not None:
                 from pyruntime.failure import describe
@@ -664,6 +700,30 @@ class Runtime:
             except ContainerError:
                 pass
             mgr.destroy()
+
+
+def _send_to_seccomp_agent(fd: int, seccomp: dict[str, Any], state: dict[str, Any]) -> None:
+    """Hand the seccomp notify fd to listenerPath with the container process state.
+
+    Raises:
+        ContainerError: the agent cannot be reached.
+    """
+    import socket
+
+    from pyruntime.jsonio import dumps
+
+    path = str(seccomp.get("listenerPath") or "")
+    doc = {"ociVersion": state.get("ociVersion", ""), "fds": ["seccompFd"],
+           "pid": state.get("pid", 0), "metadata": seccomp.get("listenerMetadata", ""),
+           "state": state}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(path)
+            socket.send_fds(sock, [dumps(doc).encode()], [fd])
+    except OSError as e:
+        raise ContainerError(f"send seccomp fd to {path}: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
 
 
 def _wants_terminal(bundle: str) -> bool:

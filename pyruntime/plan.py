@@ -237,6 +237,13 @@ def parse_mount_options(options: Sequence[str]) -> tuple[int, int, int, int, int
                 flags |= value
         elif opt in C.PROPAGATION_OPTIONS:
             propagation |= Flags.get(C.PROPAGATION_OPTIONS[opt])
+        elif opt in C.ATIME_ATTRS:
+            # one field: clear it all, then set the chosen mode (clearing = relatime)
+            clear, name = C.RECURSIVE_ATTRS[opt]
+            attr_clr |= Flags.get("MOUNT_ATTR__ATIME")
+            attr_set &= ~Flags.get("MOUNT_ATTR__ATIME")
+            if not clear:
+                attr_set |= Flags.get(name)
         elif opt in C.RECURSIVE_ATTRS:
             clear, name = C.RECURSIVE_ATTRS[opt]
             if clear:

@@ -8,7 +8,6 @@ Must not touch: policy (the plan decides), state or cgroups.
 from __future__ import annotations
 
 import os
-import struct
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -18,7 +17,6 @@ from pyruntime.errors import ChildSetupError
 from pyruntime.plan import ChildPlan
 from pyruntime.record import Record
 
-RECORD = struct.Struct("=IiIi")
 
 OP_KINDS = {
     "MKDIR": lib.PYRT_OP_MKDIR, "MKFILE": lib.PYRT_OP_MKFILE, "MOUNT": lib.PYRT_OP_MOUNT,
@@ -80,10 +78,12 @@ def step_name(step: int) -> str:
 class ChildRecord(Record):
     """One message from the child."""
 
-    __slots__ = ("errno", "step", "index")
+    __slots__ = ("errno", "step", "index", "fd")
+    _defaults = {"fd": -1}
     errno: int
     step: int
     index: int
+    fd: int
 
 
 class _Packer:
@@ -251,21 +251,21 @@ def spawn_in_namespaces(pid: int, nstypes: int, path: str, argv: list[str], env:
 
 
 def read_record(sock: int) -> ChildRecord | None:
-    """Next record from the child, or None at EOF (the child exec'd or died)."""
-    while True:
-        try:
-            data = os.read(sock, RECORD.size)
-        except InterruptedError:
-            continue
-        break
-    if not data:
+    """Next record from the child, or None at EOF (the child exec'd or died).
+
+    A record may carry an fd (READY with a seccomp listener): it is in `.fd`, else -1.
+    """
+    rec = ffi.new("struct pyrt_record *")
+    fd = ffi.new("int *", -1)
+    rc = lib.pyrt_recv_record(sock, rec, fd)
+    if rc == 0:
         return None
-    if len(data) != RECORD.size:
-        raise ChildSetupError("sync", 71, "", "sync: short record from the container's init")
-    abi, err, step, index = RECORD.unpack(data)
+    if rc < 0:
+        raise ChildSetupError("sync", -rc, "", "sync: bad record from the container's init")
+    abi, err, step, index = rec.abi, rec.err, rec.step, rec.index
     if abi != lib.PYRT_ABI:
         raise ChildSetupError("sync", 71, "", f"sync: child ABI {abi} != {lib.PYRT_ABI}")
-    return ChildRecord(err, step if step in STEP_NAMES else Step.SYNC, index)
+    return ChildRecord(err, step if step in STEP_NAMES else Step.SYNC, index, fd[0])
 
 
 def socketpair() -> tuple[int, int]:

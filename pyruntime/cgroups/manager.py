@@ -74,7 +74,7 @@ class CgroupManager(ABC):
         """
         from pyruntime.cgroups.resources import parse_resources
 
-        res = parse_resources(resources, "resources")
+        res = parse_resources(resources, "resources", for_update=True)
         res.devices = None
         self.set_parsed(res, None, update=True)
 

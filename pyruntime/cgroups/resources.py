@@ -219,8 +219,12 @@ def _throttles(b: dict[str, Any], key: str, where: str) -> list[ThrottleDevice]:
     return out
 
 
-def parse_resources(res: dict[str, Any] | None, where: str = PREFIX) -> Resources:
+def parse_resources(res: dict[str, Any] | None, where: str = PREFIX, *,
+                    for_update: bool = False) -> Resources:
     """Parse an OCI LinuxResources object. Zero numeric values mean "unset" (runc).
+
+    Except pids.limit at create time: the spec says 0 is a valid limit (config-linux.md);
+    in `update` a zero still means "unchanged", as Docker sends it.
 
     Raises:
         SpecError: a field has the wrong type or an impossible value.
@@ -264,7 +268,8 @@ def parse_resources(res: dict[str, Any] | None, where: str = PREFIX) -> Resource
         r.cpu_idle = _int(c, "idle", w)
     p = _obj(res, "pids", where)
     if p is not None:
-        r.pids_limit = _nonzero(_int(p, "limit", f"{where}.pids"))
+        limit = _int(p, "limit", f"{where}.pids")
+        r.pids_limit = _nonzero(limit) if for_update else limit
     b = _obj(res, "blockIO", where)
     if b is not None:
         w = f"{where}.blockIO"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal as _signal
 
-OCI_VERSION = "1.2.0"
+OCI_VERSION = "1.3.0"
 OCI_VERSION_MIN = "1.0.0"
 OCI_VERSION_MAX = "1.3.0"
 
@@ -54,6 +54,8 @@ MOUNT_FLAGS: dict[str, tuple[bool, str]] = {
     "nolazytime": (True, "MS_LAZYTIME"),
     "nosymfollow": (False, "MS_NOSYMFOLLOW"),
     "symfollow": (True, "MS_NOSYMFOLLOW"),
+    "iversion": (False, "MS_I_VERSION"),
+    "noiversion": (True, "MS_I_VERSION"),
     "silent": (False, "MS_SILENT"),
     "loud": (True, "MS_SILENT"),
     "defaults": (False, ""),
@@ -71,6 +73,10 @@ PROPAGATION_OPTIONS: dict[str, str] = {
     "unbindable": "MS_UNBINDABLE",
     "runbindable": "MS_UNBINDABLE|MS_REC",
 }
+
+# The access-time attributes are one field (MOUNT_ATTR__ATIME), not independent bits.
+ATIME_ATTRS = frozenset({"rnoatime", "ratime", "rrelatime", "rnorelatime", "rstrictatime",
+                         "rnostrictatime"})
 
 # Recursive attributes applied with mount_setattr(AT_RECURSIVE): name -> (clear?, attr name)
 RECURSIVE_ATTRS: dict[str, tuple[bool, str]] = {

@@ -57,3 +57,41 @@ def validate_document(doc: Any) -> None:
 
     validate_config(doc)
     check_semantics(doc)
+    check_runtime_rules(doc)
+
+
+def check_runtime_rules(doc: dict[str, Any]) -> None:
+    """MUSTs of the spec that the schema cannot express and that pyruntime enforces.
+
+    Raises:
+        SpecError: the first violation.
+    """
+    for key in doc.get("annotations") or {}:
+        if not key:
+            raise SpecError("annotations", "keys MUST NOT be empty")
+    linux = doc.get("linux") or {}
+    for field in ("maskedPaths", "readonlyPaths"):
+        for i, path in enumerate(linux.get(field) or []):
+            if not str(path).startswith("/"):
+                raise SpecError(f"linux.{field}[{i}]", "must be an absolute path")
+    if linux.get("intelRdt") and not _has_resctrl():
+        raise SpecError("linux.intelRdt", "Intel RDT needs resctrl mounted at /sys/fs/resctrl")
+    has_userns = any(ns.get("type") == "user" for ns in linux.get("namespaces") or [])
+    for i, mount in enumerate(doc.get("mounts") or []):
+        uid, gid = mount.get("uidMappings"), mount.get("gidMappings")
+        if bool(uid) != bool(gid):
+            raise SpecError(f"mounts[{i}]", "uidMappings and gidMappings must be given together")
+        options = mount.get("options") or []
+        if "idmap" in options or "ridmap" in options or uid:
+            if not uid and not has_userns:
+                raise SpecError(f"mounts[{i}].options",
+                                "idmap needs mappings or a user namespace")
+            raise SpecError(f"mounts[{i}].options", "idmapped mounts are not supported yet")
+
+
+def _has_resctrl() -> bool:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return " - resctrl " in f.read()
+    except OSError:
+        return False
