@@ -20,6 +20,9 @@ DOCKER_SOCK=$RUN/docker.sock
 NS=pyrt-ci                      # containerd namespace of the ctr tests (docker uses "moby")
 IMAGE=pyrt-busybox
 START_TIMEOUT=${PYRT_CI_START_TIMEOUT:-60}
+# Debian's client matches dockerd 20.10; a different docker earlier in PATH is not wanted here.
+DOCKER_BIN=/usr/bin/docker
+[ -x "$DOCKER_BIN" ] || DOCKER_BIN=docker
 
 runtime_path() {
   local rt="${PYRUNTIME:-}"
@@ -95,14 +98,14 @@ EOF
     --log-level warn \
     >"$LOGS/dockerd.log" 2>&1 </dev/null &
   echo $! >"$RUN/dockerd.launcher.pid"
-  wait_for dockerd docker --host "unix://$DOCKER_SOCK" version
+  wait_for dockerd "$DOCKER_BIN" --host "unix://$DOCKER_SOCK" version
   local t1=$SECONDS
 
   # One busybox image (Debian's busybox-static) for both: docker import, then docker save | ctr import.
   local tmp; tmp=$(mktemp -d /tmp/pyrt-ci-rootfs.XXXXXX)
   python3 -c 'import sys; from pyruntime.bundle import make_rootfs; make_rootfs(sys.argv[1])' "$tmp/rootfs"
-  tar -C "$tmp/rootfs" -c . | docker --host "unix://$DOCKER_SOCK" import - "$IMAGE:latest" >/dev/null
-  docker --host "unix://$DOCKER_SOCK" save "$IMAGE:latest" -o "$tmp/image.tar"
+  tar -C "$tmp/rootfs" -c . | "$DOCKER_BIN" --host "unix://$DOCKER_SOCK" import - "$IMAGE:latest" >/dev/null
+  "$DOCKER_BIN" --host "unix://$DOCKER_SOCK" save "$IMAGE:latest" -o "$tmp/image.tar"
   ctr --address "$CTRD_SOCK" --namespace "$NS" images import "$tmp/image.tar" >/dev/null
   rm -rf "$tmp"
 
@@ -115,6 +118,7 @@ PYRT_CI_CTR_IMAGE=docker.io/library/$IMAGE:latest
 PYRT_CI_PYRUNTIME=$rt
 PYRT_CI_RUNC=$(command -v runc)
 PYRT_CI_CONTAINERD_STATE=$RUN/containerd
+PYRT_CI_DOCKER_RUNTIME_ROOT=$RUN/docker/runtime-runc/moby
 PYRT_CI_RUNC_ROOT=$RUN/runc
 PYRT_CI_LOGS=$LOGS
 EOF
@@ -133,7 +137,7 @@ kill_wait() {  # kill_wait PID: TERM, then KILL after 15 s
 our_shims() {  # pids of containerd-shim-runc-v2 processes serving our containerd socket
   local d cmd
   for d in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+    cmd=$( { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
     case "$cmd" in
       *containerd-shim*"-address $CTRD_SOCK "*) echo "${d#/proc/}" ;;
     esac
@@ -141,20 +145,23 @@ our_shims() {  # pids of containerd-shim-runc-v2 processes serving our container
 }
 
 stop() {
-  local D=(docker --host "unix://$DOCKER_SOCK") C=(ctr --address "$CTRD_SOCK" --namespace "$NS") pid ids
+  local D=("$DOCKER_BIN" --host "unix://$DOCKER_SOCK") C=(ctr --address "$CTRD_SOCK") pid ids ns id
   if [ -S "$DOCKER_SOCK" ] && timeout 10 "${D[@]}" version >/dev/null 2>&1; then
     ids=$(timeout 10 "${D[@]}" ps -aq 2>/dev/null || true)
     # shellcheck disable=SC2086
     [ -z "$ids" ] || timeout 60 "${D[@]}" rm -f -v $ids >/dev/null 2>&1 || true
   fi
-  if [ -S "$CTRD_SOCK" ] && timeout 10 ctr --address "$CTRD_SOCK" version >/dev/null 2>&1; then
-    for id in $(timeout 10 "${C[@]}" tasks ls -q 2>/dev/null); do
-      timeout 10 "${C[@]}" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
-      sleep 0.2
-      timeout 10 "${C[@]}" tasks delete -f "$id" >/dev/null 2>&1 || true
-    done
-    for id in $(timeout 10 "${C[@]}" containers ls -q 2>/dev/null); do
-      timeout 10 "${C[@]}" containers delete "$id" >/dev/null 2>&1 || true
+  # whatever is left in any namespace (ctr tests, or tasks dockerd lost track of)
+  if [ -S "$CTRD_SOCK" ] && timeout 10 "${C[@]}" version >/dev/null 2>&1; then
+    for ns in $(timeout 10 "${C[@]}" namespaces ls -q 2>/dev/null); do
+      for id in $(timeout 10 "${C[@]}" -n "$ns" tasks ls -q 2>/dev/null); do
+        timeout 10 "${C[@]}" -n "$ns" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
+        sleep 0.2
+        timeout 10 "${C[@]}" -n "$ns" tasks delete -f "$id" >/dev/null 2>&1 || true
+      done
+      for id in $(timeout 10 "${C[@]}" -n "$ns" containers ls -q 2>/dev/null); do
+        timeout 10 "${C[@]}" -n "$ns" containers delete "$id" >/dev/null 2>&1 || true
+      done
     done
   fi
   for f in dockerd.pid dockerd.launcher.pid containerd.pid; do

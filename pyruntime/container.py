@@ -333,10 +333,10 @@ class Runtime:
     def _start_locked(self, state: State) -> None:
         import errno
 
-        from pyruntime.hooks import run_hooks
-
         fifo = self.store.fifo_path(state.id)
         if state.hooks.get("startContainer"):
+            from pyruntime.hooks import run_hooks
+
             try:
                 run_hooks(state.hooks, "startContainer",
                           oci_state(state, "created", in_container=True), cwd=state.bundle,
@@ -356,6 +356,8 @@ class Runtime:
             os.close(fd)
         os.unlink(fifo)
         if state.hooks.get("poststart"):
+            from pyruntime.hooks import run_hooks
+
             # the spec runs poststart after the user process is executed: wait for the exec
             _wait_exec(state.pid, 2.0)
             try:
@@ -667,10 +669,11 @@ class Runtime:
                                  f"{status}")
             self._destroy(state, status)
         self.store.remove(container_id)
-        from pyruntime.hooks import run_hooks
+        if state.hooks.get("poststop"):
+            from pyruntime.hooks import run_hooks
 
-        run_hooks(state.hooks, "poststop", oci_state(state, "stopped"), cwd=state.bundle,
-                  warn_only=True)
+            run_hooks(state.hooks, "poststop", oci_state(state, "stopped"), cwd=state.bundle,
+                      warn_only=True)
 
     def _destroy(self, state: State, status: str) -> None:
         from pyruntime.host import open_pidfd

@@ -8,9 +8,6 @@ Must not touch: state files, cgroups.
 from __future__ import annotations
 
 import os
-import select
-import subprocess
-import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Mapping, Sequence
@@ -22,6 +19,9 @@ from pyruntime.errors import HookError
 
 def _wait_pidfd(pid: int, pidfd: int, timeout: float | None) -> int | None:
     """Wait for a child through its pidfd; returns the wait status, None on timeout."""
+    import select
+    import time
+
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -58,6 +58,8 @@ def run_hook(hook: Mapping[str, Any], kind: str, state: Mapping[str, Any], *, cw
     in_r, in_w = os.pipe2(os.O_CLOEXEC)
     try:
         if in_pid is None:
+            import subprocess
+
             proc = subprocess.Popen(
                 args, executable=path, stdin=in_r, stdout=out_w, stderr=out_w, cwd=cwd,
                 env=dict(e.split("=", 1) for e in env if "=" in e), close_fds=True)

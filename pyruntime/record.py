@@ -30,6 +30,8 @@ class Record:
                 value = kw.pop(name)
             elif name in self._defaults:
                 value = self._defaults[name]
+                if isinstance(value, (list, dict)):
+                    value = value.copy()  # never share a mutable default
             else:
                 raise TypeError(f"{type(self).__name__}: missing field {name!r}")
             object.__setattr__(self, name, value)

@@ -9,10 +9,12 @@ Must not touch: files, BPF syscalls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyruntime.cgroups.resources import DeviceRule
+from pyruntime.record import Record
 
 # (path or None, rule): runc's AllowedDevices, appended after the config's rules. A
 # default with a path is dropped when linux.devices has a node at that path (the
@@ -62,16 +64,17 @@ def v1_writes(rules: list[DeviceRule]) -> list[tuple[str, str]]:
     return [("devices.allow" if r.allow else "devices.deny", v1_line(r)) for r in rules]
 
 
-@dataclass(slots=True)
-class Emulator:
+class Emulator(Record):
     """The v1 kernel's device cgroup state machine (security/device_cgroup.c).
 
     ``default_allow`` is the behaviour for unlisted devices; ``exceptions`` maps
     (type, major, minor) to the access letters that get the opposite answer.
     """
 
-    default_allow: bool = True
-    exceptions: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    __slots__ = ("default_allow", "exceptions")
+    _defaults = {"default_allow": True, "exceptions": {}}
+    default_allow: bool
+    exceptions: dict[tuple[str, int, int], str]
 
     def apply(self, rule: DeviceRule) -> None:
         if rule.type == "a":

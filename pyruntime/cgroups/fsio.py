@@ -13,7 +13,9 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pyruntime.errors import CgroupError

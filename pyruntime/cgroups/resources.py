@@ -9,33 +9,35 @@ Must not touch: files, the kernel. Everything here is pure.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
+from pyruntime.record import Record
 from pyruntime.errors import CgroupError, SpecError
 
 PREFIX = "linux.resources"
 
 
-@dataclass(frozen=True, slots=True)
-class WeightDevice:
+class WeightDevice(Record):
+    __slots__ = ("major", "minor", "weight", "leaf_weight")
     major: int
     minor: int
     weight: int | None
     leaf_weight: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class ThrottleDevice:
+class ThrottleDevice(Record):
+    __slots__ = ("major", "minor", "rate")
     major: int
     minor: int
     rate: int
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceRule:
+class DeviceRule(Record):
     """One device cgroup rule; major/minor -1 is the wildcard '*'."""
 
+    __slots__ = ("allow", "type", "major", "minor", "access")
     allow: bool
     type: str  # "a", "b" or "c"
     major: int
@@ -43,42 +45,59 @@ class DeviceRule:
     access: str  # subset of "rwm"
 
 
-@dataclass(slots=True)
-class Resources:
+class Resources(Record):
     """Parsed resources. ``None`` (or an empty list/dict) means "not set, leave as is"."""
 
-    memory_limit: int | None = None
-    memory_reservation: int | None = None
-    memory_swap: int | None = None
-    kernel: int | None = None
-    kernel_tcp: int | None = None
-    swappiness: int | None = None
-    disable_oom_killer: bool | None = None
-    use_hierarchy: bool | None = None
-    check_before_update: bool = False
-    cpu_shares: int | None = None
-    cpu_quota: int | None = None
-    cpu_period: int | None = None
-    cpu_burst: int | None = None
-    rt_runtime: int | None = None
-    rt_period: int | None = None
-    cpus: str | None = None
-    mems: str | None = None
-    cpu_idle: int | None = None
-    pids_limit: int | None = None
-    blkio_weight: int | None = None
-    blkio_leaf_weight: int | None = None
-    weight_devices: list[WeightDevice] = field(default_factory=list)
-    throttle_read_bps: list[ThrottleDevice] = field(default_factory=list)
-    throttle_write_bps: list[ThrottleDevice] = field(default_factory=list)
-    throttle_read_iops: list[ThrottleDevice] = field(default_factory=list)
-    throttle_write_iops: list[ThrottleDevice] = field(default_factory=list)
-    hugepages: list[tuple[str, int]] = field(default_factory=list)
-    net_classid: int | None = None
-    net_priorities: list[tuple[str, int]] = field(default_factory=list)
-    rdma: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
-    unified: dict[str, str] = field(default_factory=dict)
-    devices: list[DeviceRule] | None = None
+    __slots__ = (
+        "memory_limit", "memory_reservation", "memory_swap", "kernel", "kernel_tcp", "swappiness",
+        "disable_oom_killer", "use_hierarchy", "check_before_update", "cpu_shares", "cpu_quota",
+        "cpu_period", "cpu_burst", "rt_runtime", "rt_period", "cpus", "mems", "cpu_idle",
+        "pids_limit", "blkio_weight", "blkio_leaf_weight", "weight_devices", "throttle_read_bps",
+        "throttle_write_bps", "throttle_read_iops", "throttle_write_iops", "hugepages",
+        "net_classid", "net_priorities", "rdma", "unified", "devices"
+    )
+    _defaults = {
+        "memory_limit": None, "memory_reservation": None, "memory_swap": None, "kernel": None,
+        "kernel_tcp": None, "swappiness": None, "disable_oom_killer": None, "use_hierarchy": None,
+        "check_before_update": False, "cpu_shares": None, "cpu_quota": None, "cpu_period": None,
+        "cpu_burst": None, "rt_runtime": None, "rt_period": None, "cpus": None, "mems": None,
+        "cpu_idle": None, "pids_limit": None, "blkio_weight": None, "blkio_leaf_weight": None,
+        "weight_devices": [], "throttle_read_bps": [], "throttle_write_bps": [],
+        "throttle_read_iops": [], "throttle_write_iops": [], "hugepages": [], "net_classid": None,
+        "net_priorities": [], "rdma": {}, "unified": {}, "devices": None
+    }
+    memory_limit: int | None
+    memory_reservation: int | None
+    memory_swap: int | None
+    kernel: int | None
+    kernel_tcp: int | None
+    swappiness: int | None
+    disable_oom_killer: bool | None
+    use_hierarchy: bool | None
+    check_before_update: bool
+    cpu_shares: int | None
+    cpu_quota: int | None
+    cpu_period: int | None
+    cpu_burst: int | None
+    rt_runtime: int | None
+    rt_period: int | None
+    cpus: str | None
+    mems: str | None
+    cpu_idle: int | None
+    pids_limit: int | None
+    blkio_weight: int | None
+    blkio_leaf_weight: int | None
+    weight_devices: list[WeightDevice]
+    throttle_read_bps: list[ThrottleDevice]
+    throttle_write_bps: list[ThrottleDevice]
+    throttle_read_iops: list[ThrottleDevice]
+    throttle_write_iops: list[ThrottleDevice]
+    hugepages: list[tuple[str, int]]
+    net_classid: int | None
+    net_priorities: list[tuple[str, int]]
+    rdma: dict[str, tuple[int | None, int | None]]
+    unified: dict[str, str]
+    devices: list[DeviceRule] | None
 
     def memory_set(self) -> bool:
         return any(

@@ -10,16 +10,19 @@ Must not touch: writes of any kind.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Reader = Callable[[str], "str | None"]
 
 from pyruntime.cgroups import fsio
 
 NS_PER_SEC = 1_000_000_000
 MAX_U64 = 2**64 - 1
 HUGEPAGES_DIR = "/sys/kernel/mm/hugepages"
-
-Reader = Callable[[str], "str | None"]
 
 
 def _u64(text: str | None) -> int:

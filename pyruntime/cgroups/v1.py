@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
 
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import CgroupManager
@@ -24,6 +24,7 @@ from pyruntime.cgroups.paths import UNIFIED, V1_SUBSYSTEMS
 from pyruntime.errors import CgroupError
 
 if TYPE_CHECKING:
+    from typing import Any
     from pyruntime.cgroups.resources import Resources
 
 _FREEZE_ATTEMPTS = 1000

@@ -12,14 +12,15 @@ import errno
 import os
 import signal as _signal
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
 
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import CgroupManager
 from pyruntime.errors import CgroupError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
     import logging
 
     from pyruntime.cgroups.resources import Resources

@@ -7,7 +7,6 @@ Must not touch: container logic (each verb module calls pyruntime.container).
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 TYPE_CHECKING = False
@@ -119,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"pyruntime: unknown log-format {ctx.log_format!r}\n")
         return 1
     log.setup(ctx.log, ctx.log_format, ctx.debug)
+    name = f"pyruntime.cli.{MODULE_NAMES.get(command, command)}"
     try:
-        module = importlib.import_module(
-            f"pyruntime.cli.{MODULE_NAMES.get(command, command)}")
+        __import__(name)
+        module = sys.modules[name]
     except ModuleNotFoundError:
         fail(f"No help topic for '{command}'" if command != "help" else main_help())
     return run_command(module, command, g.args[1:], ctx)

@@ -6,7 +6,6 @@ Must not touch: I/O. Kernel flag values that differ by architecture come from th
 
 from __future__ import annotations
 
-import signal as _signal
 
 OCI_VERSION = "1.3.0"
 OCI_VERSION_MIN = "1.0.0"
@@ -163,6 +162,8 @@ def signal_number(name: str) -> int:
     Raises:
         ValueError: the name is not a known signal.
     """
+    import signal as _signal
+
     text = name.strip()
     if text.isdigit():
         num = int(text)

@@ -15,7 +15,6 @@ same documents as jsonschema.
 
 from __future__ import annotations
 
-import re
 
 from pyruntime.errors import SpecError
 from pyruntime.spec.schema import compiled as _c
@@ -65,8 +64,24 @@ _TYPE_WORDS = {
     "null": "null",
 }
 
-# Compiled lazily: most documents never reach a pattern keyword.
-_regex: dict[str, re.Pattern[str]] = {}
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGITS = frozenset("0123456789")
+_ALNUM_HYPHEN = _UPPER | _DIGITS | frozenset("abcdefghijklmnopqrstuvwxyz-")
+
+# The schema's patterns, as plain string checks: `re` costs milliseconds to import, which a
+# create call cannot spare. Any other pattern falls back to `re` (compiled lazily).
+_FAST_PATTERNS: dict[str, Any] = {
+    "^RLIMIT_[A-Z]+$": lambda s: s.startswith("RLIMIT_") and len(s) > 7
+    and all(c in _UPPER for c in s[7:]),
+    "^CAP_[A-Z_]+$": lambda s: s.startswith("CAP_") and len(s) > 4
+    and all(c in _UPPER or c == "_" for c in s[4:]),
+    "^[cbup]$": lambda s: s in ("c", "b", "u", "p"),
+    "^[0-9, -]*$": lambda s: all(c in _DIGITS or c in ", -" for c in s),
+    "^MB:[^\\n]*$": lambda s: s.startswith("MB:") and "\n" not in s,
+    "^[1-9][0-9]*[KMG]B$": lambda s: len(s) >= 3 and s[0] in "123456789"
+    and all(c in _DIGITS for c in s[1:-2]) and s[-2] in "KMG" and s[-1] == "B",
+}
+_regex: dict[str, Any] = {}
 
 
 class _Invalid(Exception):
@@ -79,8 +94,14 @@ class _Invalid(Exception):
 
 
 def _search(pattern: str, text: str) -> bool:
+    fast = _FAST_PATTERNS.get(pattern)
+    if fast is not None:
+        # like re.search, "$" also matches just before one final newline
+        return bool(fast(text[:-1] if text.endswith("\n") else text))
     rx = _regex.get(pattern)
     if rx is None:
+        import re
+
         rx = _regex[pattern] = re.compile(pattern)
     return rx.search(text) is not None
 
@@ -290,13 +311,25 @@ def validate_state(doc: object) -> None:
 # cannot express. They assume the document already passed validate_config.
 # --------------------------------------------------------------------------
 
-# SemVer 2.0.0 (the spec requires ociVersion to be SemVer).
-_PRERELEASE_ID = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
-_SEMVER = (
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    rf"(?:-{_PRERELEASE_ID}(?:\.{_PRERELEASE_ID})*)?"
-    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
-)
+def _semver_major(version: str) -> str | None:
+    """The major number of a SemVer 2.0.0 string, or None if it is not SemVer (no regex)."""
+    core, plus, build = version.partition("+")
+    if plus and not all(p and set(p) <= _ALNUM_HYPHEN for p in build.split(".")):
+        return None
+    core, dash, pre = core.partition("-")
+    if dash:
+        for p in pre.split("."):
+            if not p or not set(p) <= _ALNUM_HYPHEN:
+                return None
+            if set(p) <= _DIGITS and len(p) > 1 and p[0] == "0":
+                return None
+    parts = core.split(".")
+    if len(parts) != 3:
+        return None
+    for p in parts:
+        if not p or not set(p) <= _DIGITS or (len(p) > 1 and p[0] == "0"):
+            return None
+    return parts[0]
 
 
 def check_semantics(doc: dict[str, Any]) -> None:
@@ -308,11 +341,11 @@ def check_semantics(doc: dict[str, Any]) -> None:
         SpecError: on the first violation.
     """
     version = doc.get("ociVersion", "")
-    m = re.fullmatch(_SEMVER, version, re.ASCII)
-    if m is None:
+    major = _semver_major(version)
+    if major is None:
         raise SpecError("ociVersion", f"{version!r} is not a SemVer 2.0.0 version")
-    if m.group(1) != "1":
-        raise SpecError("ociVersion", f"unsupported major version {m.group(1)} (want 1.x)")
+    if major != "1":
+        raise SpecError("ociVersion", f"unsupported major version {major} (want 1.x)")
     # config.md: root is REQUIRED on all platforms but Windows (runc: "root must be specified").
     if "root" not in doc:
         raise SpecError("root", "is required")

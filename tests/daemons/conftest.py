@@ -81,11 +81,12 @@ class Result:
 class Docker:
     """Runs the docker client against the private daemon; removes what it created."""
 
-    def __init__(self, binary: str, host: str, image: str, bundles: str) -> None:
+    def __init__(self, binary: str, host: str, image: str, bundles: str, state_root: str) -> None:
         self.binary = binary
         self.host = host
         self.image = image
         self.bundles = bundles  # containerd's task dir of namespace "moby"
+        self.state_root = state_root  # --root docker gives every runtime
         self.containers: list[str] = []
         self.volumes: list[str] = []
 
@@ -152,6 +153,24 @@ class Docker:
             self("rm", "-f", "-v", *self.containers, timeout=120)
         for vol in self.volumes:
             self("volume", "rm", "-f", vol, timeout=60)
+        leaked_state(self.state_root, self.bundles)
+
+
+def leaked_state(state_root: str, bundles: str) -> None:
+    """Fail when runtime state or shim bundles outlive the test's containers.
+
+    Tests run one at a time and remove all their containers, so both directories must
+    empty out (the shim's delete and the cleanup shim's delete --force run asynchronously).
+    """
+    def entries(d: str) -> list[str]:
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    if wait_until(lambda: not entries(state_root) and not entries(bundles), timeout=15):
+        return
+    logs = {cid: (Path(bundles) / cid / "log.json").read_text()
+            for cid in entries(bundles) if (Path(bundles) / cid / "log.json").exists()}
+    raise AssertionError(f"leftover runtime state {entries(state_root)} in {state_root}, "
+                         f"bundles {entries(bundles)} in {bundles}; log.json: {logs}")
 
 
 class Ctr:
@@ -214,6 +233,8 @@ class Ctr:
                 wait_until(lambda: self.task_status(cid) in ("STOPPED", ""), timeout=15)
                 self("task", "delete", "-f", cid, timeout=30)
             self("container", "delete", cid, timeout=30)
+        leaked_state(os.path.join(self.runc_root, self.namespace),
+                     os.path.join(self.state, "io.containerd.runtime.v2.task", self.namespace))
 
 
 def _daemon_env() -> dict[str, str]:
@@ -244,7 +265,8 @@ def docker_session(daemon_env: dict[str, str]) -> Iterator[Docker]:
     if not sock or not Path(sock).is_socket():
         pytest.skip(f"dockerd not running (no socket {sock!r}): run .ci/daemons.sh start")
     bundles = f"{daemon_env['PYRT_CI_CONTAINERD_STATE']}/io.containerd.runtime.v2.task/moby"
-    d = Docker(binary, host, daemon_env["PYRT_CI_IMAGE"], bundles)
+    d = Docker(binary, host, daemon_env["PYRT_CI_IMAGE"], bundles,
+               daemon_env["PYRT_CI_DOCKER_RUNTIME_ROOT"])
     try:
         ok = d("version", "--format", "{{.Server.Version}}", timeout=15).returncode == 0
     except AssertionError:
@@ -258,7 +280,7 @@ def docker_session(daemon_env: dict[str, str]) -> Iterator[Docker]:
 def docker(docker_session: Docker) -> Iterator[Docker]:
     """A docker runner whose containers and volumes are removed after the test."""
     d = Docker(docker_session.binary, docker_session.host, docker_session.image,
-               docker_session.bundles)
+               docker_session.bundles, docker_session.state_root)
     yield d
     d.cleanup()
 

@@ -39,7 +39,7 @@ def create(cli: Any, bundle: Any, cid: str, *flags: str, cwd: str | None = None,
         cmd = ["sh", "-c", f'exec "$@" {shell_prefix}', "sh", *cmd]
     with open(out, "wb") as o, open(err, "wb") as e:
         rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=o, stderr=e, cwd=cwd,
-                            timeout=30).returncode
+                            timeout=30, check=False).returncode
     return rc, out, err
 
 
@@ -52,7 +52,7 @@ def wait_status(cli: Any, cid: str, status: str, timeout: float = 10.0) -> dict[
             assert time.monotonic() < deadline, proc.stderr
             time.sleep(0.02)
             continue
-        st = json.loads(proc.stdout)
+        st: dict[str, Any] = json.loads(proc.stdout)
         if st["status"] == status or time.monotonic() > deadline:
             assert st["status"] == status, st
             return st
@@ -318,12 +318,24 @@ def test_delete_force_running_kills_and_removes(cli: Any, make_bundle: Any) -> N
     assert "does not exist" in one_line_error(cli("state", cid))
 
 
-def test_delete_created_container_kills_init(cli: Any, make_bundle: Any) -> None:
+def test_delete_created_without_force_refuses(cli: Any, make_bundle: Any) -> None:
+    # runtime.md: deleting a container that is not stopped MUST generate an error and MUST
+    # have no effect (runc 1.1 instead kills a created container without --force)
     b = make_bundle("true")
     cid = cli.new_id()
     create(cli, b, cid)
     pid = cli.state(cid)["pid"]
-    cli("delete", cid, check=True)
+    assert "not stopped" in one_line_error(cli("delete", cid))
+    assert alive(pid)
+    assert cli.state(cid)["status"] == "created"
+
+
+def test_delete_force_created_container_kills_init(cli: Any, make_bundle: Any) -> None:
+    b = make_bundle("true")
+    cid = cli.new_id()
+    create(cli, b, cid)
+    pid = cli.state(cid)["pid"]
+    cli("delete", "--force", cid, check=True)
     assert not alive(pid)
     assert not (cli.root / cid).exists()
 
@@ -405,7 +417,7 @@ def test_run_detach_leaves_running_container(cli: Any, make_bundle: Any, tmp_pat
     with open(tmp_path / "out", "wb") as o:
         rc = subprocess.run([*cli.base, "--root", str(cli.root), "run", "-d", "-b", str(b.path),
                              cid], stdin=subprocess.DEVNULL, stdout=o, stderr=o,
-                            timeout=30).returncode
+                            timeout=30, check=False).returncode
     assert rc == 0
     assert cli.state(cid)["status"] == "running"
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,8 @@ USER_MAPS = {
 
 
 def run(cli: Any, bundle: Any) -> subprocess.CompletedProcess[bytes]:
-    return cli("run", "-b", str(bundle.path), cli.new_id())
+    proc: subprocess.CompletedProcess[bytes] = cli("run", "-b", str(bundle.path), cli.new_id())
+    return proc
 
 
 def run_out(cli: Any, bundle: Any) -> str:
@@ -51,7 +53,7 @@ def start_detached(cli: Any, bundle: Any, tmp_path: Path) -> tuple[str, int]:
     with open(tmp_path / f"{cid}.out", "wb") as o:
         rc = subprocess.run([*cli.base, "--root", str(cli.root), "run", "-d", "-b",
                              str(bundle.path), cid], stdin=subprocess.DEVNULL, stdout=o,
-                            stderr=o, timeout=30).returncode
+                            stderr=o, timeout=30, check=False).returncode
     assert rc == 0, (tmp_path / f"{cid}.out").read_text()
     return cid, int(cli.state(cid)["pid"])
 
@@ -76,7 +78,7 @@ def netns(tmp_path: Path) -> Iterator[str]:
     try:
         yield str(path)
     finally:
-        subprocess.run(["umount", str(path)], capture_output=True)
+        subprocess.run(["umount", str(path)], capture_output=True, check=False)
 
 
 # ---------------------------------------------------------------------------- new namespaces

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ pytestmark = pytest.mark.root
 
 def run(cli: Any, bundle: Any) -> subprocess.CompletedProcess[bytes]:
     """`run` the bundle once under a fresh id."""
-    return cli("run", "-b", str(bundle.path), cli.new_id())
+    proc: subprocess.CompletedProcess[bytes] = cli("run", "-b", str(bundle.path), cli.new_id())
+    return proc
 
 
 def run_out(cli: Any, bundle: Any) -> str:
@@ -102,7 +102,7 @@ def test_args_missing_fails_at_create(cli: Any, make_bundle: Any, tmp_path: Path
     with open(tmp_path / "err", "wb") as err:
         rc = subprocess.run([*cli.base, "--root", str(cli.root), "create", "-b", str(b.path),
                              cid], stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                            timeout=30).returncode
+                            timeout=30, check=False).returncode
     assert rc == 1
     assert "executable file not found in $PATH" in (tmp_path / "err").read_text()
     assert not (cli.root / cid).exists()
@@ -362,7 +362,7 @@ def test_io_priority_applied(cli: Any, make_bundle: Any, tmp_path: Path) -> None
     with open(tmp_path / "out", "wb") as o:
         rc = subprocess.run([*cli.base, "--root", str(cli.root), "run", "-d", "-b",
                              str(b.path), cid], stdin=subprocess.DEVNULL, stdout=o, stderr=o,
-                            timeout=30).returncode
+                            timeout=30, check=False).returncode
     assert rc == 0, (tmp_path / "out").read_text()
     pid = cli.state(cid)["pid"]
     assert _ioprio_get(pid) == (2 << 13) | 6
@@ -400,7 +400,7 @@ def test_process_terminal_create_without_console_socket_fails(cli: Any, make_bun
     with open(tmp_path / "err", "wb") as err:
         rc = subprocess.run([*cli.base, "--root", str(cli.root), "create", "-b", str(b.path),
                              cid], stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                            timeout=30).returncode
+                            timeout=30, check=False).returncode
     assert rc == 1
     assert "console socket" in (tmp_path / "err").read_text()
     assert not (cli.root / cid).exists()

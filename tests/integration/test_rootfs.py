@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,9 @@ def mount_at(mounts: list[Mount], point: str) -> Mount:
 
 
 def run(cli: Any, bundle: Any, *flags: str) -> subprocess.CompletedProcess[bytes]:
-    return cli("run", *flags, "-b", str(bundle.path), cli.new_id())
+    proc: subprocess.CompletedProcess[bytes] = cli("run", *flags, "-b", str(bundle.path),
+                                                   cli.new_id())
+    return proc
 
 
 def run_out(cli: Any, bundle: Any, *flags: str) -> str:
@@ -94,7 +97,7 @@ def host_mounts(tmp_path: Path) -> Iterator[list[Path]]:
     made: list[Path] = []
     yield made
     for path in reversed(made):
-        subprocess.run(["umount", "-R", "-l", str(path)], capture_output=True)
+        subprocess.run(["umount", "-R", "-l", str(path)], capture_output=True, check=False)
 
 
 def mount_tmpfs(path: Path, made: list[Path], *extra: str) -> Path:
