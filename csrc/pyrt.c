@@ -524,8 +524,10 @@ static void reset_signals(void)
  * parent (the state lock) must not stay held by the waiting init. */
 static void close_inherited_fds(const struct pyrt_plan *p)
 {
-    int keep[PYRT_MAX_NS + 8], n = 0, i, j, lo;
+    int keep[PYRT_MAX_NS + 40], n = 0, i, j, lo;
     keep[n++] = p->sync_fd;
+    for (i = 0; i < p->n_tasks_fds && i < 32; i++)
+        keep[n++] = p->tasks_fds[i];
     for (i = 0; i < 3; i++)
         if (p->stdio[i] >= 0)
             keep[n++] = p->stdio[i];
@@ -566,6 +568,20 @@ static void setup_stdio(const struct pyrt_plan *p)
     for (i = 0; i < 3; i++)
         if (src[i] >= 0 && src[i] != i && dup2(src[i], i) < 0)
             fail(p, PYRT_STEP_FDS, i);
+}
+
+/* Join the v1 cgroups by writing "0" to each `tasks` file: moving only the calling thread
+ * (we are single-threaded) skips the global threadgroup lock that writing a pid to
+ * cgroup.procs takes, and with it a whole RCU grace period (~10 ms) per container. The
+ * files were opened by the parent, whose credentials the kernel checks. */
+static void join_cgroups(const struct pyrt_plan *p)
+{
+    int i;
+    for (i = 0; i < p->n_tasks_fds; i++) {
+        if (write_all(p->tasks_fds[i], "0", 1) < 0)
+            fail(p, PYRT_STEP_CGROUP, i);
+        close(p->tasks_fds[i]);
+    }
 }
 
 static void setup_namespaces(const struct pyrt_plan *p)
@@ -919,6 +935,9 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     /* If `create` dies during setup, so do we: nothing half-made stays running. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     wait_parent(p);
+    /* Before anything of the container is set up (and before a new cgroup namespace takes
+     * its root from where we are); memory touched so far stays charged to the caller. */
+    join_cgroups(p);
     if (p->fifo_path) {
         /* Opened with our host credentials, before any namespace: the state dir is the
          * host root's. O_RDWR never blocks on a fifo; read() blocks until `start` writes. */
@@ -1007,13 +1026,19 @@ int pyrt_abi(void)
     return PYRT_ABI;
 }
 
-static long clone3_fork(uint64_t flags, int *pidfd_out)
+/* clone3 without a stack (fork-like). With cgroup_fd >= 0 the child is born in that
+ * cgroup2 directory (CLONE_INTO_CGROUP): no migration, no global lock. */
+static long clone3_fork(uint64_t flags, int *pidfd_out, int cgroup_fd)
 {
     struct clone_args args;
     memset(&args, 0, sizeof(args));
     args.flags = flags | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)pidfd_out;
     args.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
     return syscall(SYS_clone3, &args, sizeof(args));
 }
 
@@ -1034,7 +1059,7 @@ int pyrt_spawn(const struct pyrt_plan *plan, int *pidfd_out)
             return -e;
         }
     }
-    pid = clone3_fork(plan->clone_flags, pidfd_out);
+    pid = clone3_fork(plan->clone_flags, pidfd_out, plan->cgroup_fd);
     if (pid == 0)
         child_main(plan);
     if (own_pidns >= 0) {
@@ -1055,7 +1080,7 @@ int pyrt_spawn_in_ns(int pid, int nstypes, const char *path, char **argv, char *
     long child;
     if (target < 0)
         return -errno;
-    child = clone3_fork(0, pidfd_out);
+    child = clone3_fork(0, pidfd_out, -1);
     if (child == 0) {
         reset_signals();
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -221,7 +221,7 @@ class Runtime:
             seccomp = compile_filter(linux["seccomp"], no_new_privs=plan.no_new_privs,
                                      cache_dir=os.path.join(self.store.root, ".seccomp-cache"))
 
-        pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts)
+        pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts, state.cgroup_paths)
         state.pid = pid
         state.start_time = process_start_time(pid)
         try:
@@ -229,7 +229,6 @@ class Runtime:
             from pyruntime import shim
 
             write_id_maps(pid, plan.uid_mappings, plan.gid_mappings)
-            mgr.apply(pid)
             shim.send_go(sock)
             rec = shim.read_record(sock)
             if rec is not None and rec.step == shim.Step.HOOKS:
@@ -251,11 +250,14 @@ class Runtime:
         return Created(state, sock, pidfd, plan)
 
     def _spawn(self, plan: ChildPlan, seccomp: Any, undo: list[Callable[[], None]],
-               opts: CreateOptions) -> tuple[int, int, int]:
+               opts: CreateOptions,
+               cgroup_dirs: dict[str, str] | None) -> tuple[int, int, int]:
+        """Clone the child, born in (v2) or joining itself to (v1) the container's cgroups."""
         from pyruntime import shim
 
         join_fds: list[int] = []
-        pidns_fd = console = -1
+        pidns_fd = console = cgroup_fd = -1
+        tasks_fds: list[int] = []
         parent_fd, child_fd = shim.socketpair()
         try:
             for kind, path in plan.join_namespaces:
@@ -264,14 +266,16 @@ class Runtime:
                 pidns_fd = _open_namespace("pid", plan.pidns_path)
             if plan.console:
                 console = connect_console(opts)
-            packed, _keep = shim.pack_plan(plan, child_fd, join_fds, pidns_fd, seccomp, console)
+            cgroup_fd, tasks_fds = _open_cgroup_fds(cgroup_dirs or {})
+            packed, _keep = shim.pack_plan(plan, child_fd, join_fds, pidns_fd, seccomp, console,
+                                           cgroup_fd, tasks_fds)
             pid, pidfd = shim.spawn(packed)
         except BaseException:
             os.close(parent_fd)
             raise
         finally:
             os.close(child_fd)
-            for fd in join_fds + [pidns_fd, console]:
+            for fd in join_fds + [pidns_fd, console, cgroup_fd] + tasks_fds:
                 if fd >= 0 and fd != opts.console_fd:
                     os.close(fd)
 
@@ -475,9 +479,7 @@ class Runtime:
                                      cache_dir=os.path.join(self.store.root, ".seccomp-cache"))
         undo: list[Callable[[], None]] = []
         try:
-            pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts)
-            if state.cgroup_path is not None:
-                _open_cgroup(state).apply(pid)
+            pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts, state.cgroup_paths)
             shim.send_go(sock)
             rec = shim.read_record(sock)
             if rec is not None and rec.step == shim.Step.READY and not rec.errno:
@@ -777,6 +779,32 @@ def _freezer_file(mgr: Any) -> str | None:
         return os.path.join(base, "freezer.state") if base else None
     base = paths.get("")
     return os.path.join(base, "cgroup.freeze") if base else None
+
+
+def _open_cgroup_fds(dirs: dict[str, str]) -> tuple[int, list[int]]:
+    """(cgroup2 dir fd for CLONE_INTO_CGROUP or -1, [v1 `tasks` file fds]).
+
+    Raises:
+        CgroupError: a cgroup directory is missing.
+    """
+    from pyruntime.errors import CgroupError
+
+    v2 = -1
+    tasks: list[int] = []
+    seen: set[str] = set()
+    try:
+        for key, directory in dirs.items():
+            if key == "":
+                v2 = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            elif directory not in seen:  # co-mounted controllers share one directory
+                seen.add(directory)
+                tasks.append(os.open(os.path.join(directory, "tasks"),
+                                     os.O_WRONLY | os.O_CLOEXEC))
+    except OSError as e:
+        for fd in tasks + ([v2] if v2 >= 0 else []):
+            os.close(fd)
+        raise CgroupError(f"open cgroup {e.filename}: {os.strerror(e.errno or 0).lower()}") from e
+    return v2, tasks
 
 
 def _open_namespace(kind: str, path: str) -> int:

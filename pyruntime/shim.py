@@ -65,6 +65,7 @@ class Step:
     FDS = 32
     EXEC = 33
     CLONE = 34
+    CGROUP = 35
 
 
 STEP_NAMES = {v: k for k, v in vars(Step).items() if k.isupper()}
@@ -116,7 +117,8 @@ class _Packer:
 
 
 def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
-              seccomp: Any = None, console_socket: int = -1) -> tuple[Any, _Packer]:
+              seccomp: Any = None, console_socket: int = -1, cgroup_fd: int = -1,
+              tasks_fds: list[int] | None = None) -> tuple[Any, _Packer]:
     """Build a `struct pyrt_plan` for plan; returns it with the owner of its memory."""
     pk = _Packer()
     p = ffi.new("struct pyrt_plan *")
@@ -217,6 +219,11 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.join_only = int(plan.join_only)
     p.stdio = list(plan.stdio)
     p.become_root = int(plan.become_root)
+    p.cgroup_fd = cgroup_fd
+    tasks = ffi.new("int[]", list(tasks_fds or []) or [0])
+    pk.keep.append(tasks)
+    p.tasks_fds = tasks
+    p.n_tasks_fds = len(tasks_fds or [])
     return p, pk
 
 

@@ -45,6 +45,52 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"reliability counts: {parts}")
 
 
+# ---------------------------------------------------------------- running the CLI
+
+def call(cli: Any, *args: str, input: bytes | None = None, timeout: float = 30,
+         glob: tuple[str, ...] = ()) -> subprocess.CompletedProcess[bytes]:
+    """Run pyruntime with stdout/stderr in temp files, not pipes.
+
+    A container's init inherits the stdio of `create`; with pipes, waiting for EOF would
+    wait for the container.
+    """
+    import tempfile
+
+    cmd = [*cli.base, "--root", str(cli.root), *glob, *args]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        if input is None:
+            stdin: Any = subprocess.DEVNULL
+        else:
+            stdin = tempfile.TemporaryFile()
+            stdin.write(input)
+            stdin.seek(0)
+        try:
+            rc = subprocess.run(cmd, stdin=stdin, stdout=out, stderr=err,
+                                timeout=timeout).returncode
+        finally:
+            if input is not None:
+                stdin.close()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, rc, out.read(), err.read())
+
+
+def ok(cli: Any, *args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    """call() that must succeed."""
+    proc = call(cli, *args, **kw)
+    assert proc.returncode == 0, f"{args}: rc={proc.returncode} {proc.stderr!r}"
+    return proc
+
+
+def state_of(cli: Any, cid: str) -> dict[str, Any]:
+    """`state` as a dict (asserting it succeeds)."""
+    import json
+
+    proc = call(cli, "state", cid)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
 # ---------------------------------------------------------------- output checks
 
 def error_lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
@@ -173,7 +219,7 @@ def wait_status(cli: Any, cid: str, want: str, timeout: float = 5.0) -> str:
     deadline = time.monotonic() + timeout
     status = ""
     while time.monotonic() < deadline:
-        proc = cli("state", cid)
+        proc = call(cli, "state", cid)
         if proc.returncode == 0:
             status = json.loads(proc.stdout)["status"]
             if status == want:
@@ -199,9 +245,7 @@ def bystander(cli: Any, make_bundle: Any) -> Any:
     """A created container that bad input aimed at other ids must never touch."""
     cid = cli.new_id("bystander")
     bundle = make_bundle("sleep", "1000")
-    cli("create", "-b", str(bundle.path), cid, check=True)
-    state = cli.state(cid)
+    assert call(cli, "create", "-b", str(bundle.path), cid).returncode == 0
+    state = state_of(cli, cid)
     yield cid, state
-    after = cli("state", cid)
-    assert after.returncode == 0, after.stderr
-    assert cli.state(cid)["pid"] == state["pid"]
+    assert state_of(cli, cid)["pid"] == state["pid"]

@@ -1,0 +1,152 @@
+"""`run.py --profile`: where one `pyruntime run /bin/true` spends its time.
+
+Owns: the interpreter floor timings, `-X importtime` of the launcher, a cProfile listing and the
+`strace -c -f` syscall summaries, plus the parsers for their text output.
+Must not touch: the benchmark scenarios (no ratios are computed here except the wall-time context).
+(Not named profile.py: that would shadow the stdlib module cProfile imports.)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+from harness import Runtime, call, median, quiet
+from machine import launcher_python
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+
+@dataclass(frozen=True)
+class ImportEntry:
+    """One `-X importtime` line."""
+
+    self_us: int
+    cum_us: int
+    depth: int
+    name: str
+
+
+def parse_importtime(text: str) -> list[ImportEntry]:
+    """The entries of `-X importtime` stderr; other lines are ignored."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("import time:"):
+            continue
+        parts = line[len("import time:"):].split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue  # the header line
+        name = parts[2].rstrip()
+        # one space after '|', then two per nesting level
+        indent = len(name) - len(name.lstrip(" ")) - 1
+        out.append(ImportEntry(int(parts[0]), int(parts[1]), indent // 2, name.strip()))
+    return out
+
+
+def group_of(name: str) -> str:
+    """Bucket for an imported module: pyruntime, cffi or stdlib/other."""
+    root = name.split(".")[0]
+    if root == "pyruntime":
+        return "pyruntime"
+    if root in ("_cffi_backend", "cffi") or root.startswith("_shim") or "_cffi" in root:
+        return "cffi"
+    return "stdlib/other"
+
+
+def summarize_imports(entries: Sequence[ImportEntry], top: int = 15) -> list[str]:
+    """Lines: total self time, per group, the top top-level imports and the top self times."""
+    total = sum(e.self_us for e in entries)
+    groups: dict[str, int] = {}
+    for e in entries:
+        groups[group_of(e.name)] = groups.get(group_of(e.name), 0) + e.self_us
+    lines = [f"  {len(entries)} modules imported, {total / 1000:.1f} ms of import work in total"]
+    lines += [f"    {g:<14}{us / 1000:>8.1f} ms" for g, us in
+              sorted(groups.items(), key=lambda kv: -kv[1])]
+    lines.append("  top-level imports by cumulative time:")
+    roots = sorted((e for e in entries if e.depth == 0), key=lambda e: -e.cum_us)[:top]
+    lines += [f"    {e.cum_us / 1000:>7.2f} ms  {e.name}" for e in roots]
+    lines.append("  modules by self time:")
+    lines += [f"    {e.self_us / 1000:>7.2f} ms  {e.name}"
+              for e in sorted(entries, key=lambda e: -e.self_us)[:top]]
+    return lines
+
+
+def parse_strace_summary(text: str, top: int = 15) -> list[str]:
+    """The header, the `top` busiest syscalls and the total line of an `strace -c` table."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header = [ln for ln in lines[:2] if "syscall" in ln or ln.startswith("-")]
+    body = [ln for ln in lines if ln[:1].isspace() or ln[:1].isdigit()]
+    rows = [ln for ln in body if not ln.lstrip().startswith(("%", "-")) and "total" not in ln]
+    total = [ln for ln in lines if ln.rstrip().endswith("total")]
+    return header + rows[:top] + total
+
+
+def wall_ms(cmd: list[str], n: int = 5) -> float:
+    """Median wall ms of `cmd` over n runs (failures included: only the time matters here)."""
+    return median([call(cmd, check=False)[0] for _ in range(n)]) * 1000
+
+
+def profile(py: Runtime, runc: Runtime, say: Callable[[str], None]) -> None:
+    """Print the profile of a single `pyruntime run /bin/true` (and runc's for context)."""
+    interp = launcher_python(py.exe)
+    counter = [0]
+
+    def run_argv(rt: Runtime) -> list[str]:
+        counter[0] += 1
+        return rt.argv("run", "--bundle", rt.bundles["true"], rt.cid(f"prof{counter[0]}"))
+
+    say("== wall time (median of 5)")
+    if interp:
+        say(f"  {' '.join(interp[:1] + ['-IS', '-c', 'pass']):<60}"
+            f"{wall_ms([interp[0], '-IS', '-c', 'pass']):>8.1f} ms   (interpreter floor)")
+    say(f"  {'pyruntime --version':<60}{wall_ms([py.exe, '--version']):>8.1f} ms")
+    say(f"  {'pyruntime run /bin/true':<60}"
+        f"{median([call(run_argv(py))[0] for _ in range(5)]) * 1000:>8.1f} ms")
+    say(f"  {'runc run /bin/true':<60}"
+        f"{median([call(run_argv(runc))[0] for _ in range(5)]) * 1000:>8.1f} ms")
+
+    if interp:
+        say("== python -X importtime of one `run` (launcher run as python3 -IS -X importtime)")
+        _, code, err = call([interp[0], "-IS", "-X", "importtime", py.exe,
+                             *run_argv(py)[1:]], check=False)
+        entries = parse_importtime(err)
+        if code != 0:
+            say(f"  (run exited {code})")
+        for line in summarize_imports(entries):
+            say(line)
+
+        say("== cProfile of one `run`, top 20 by cumulative time")
+        with tempfile.NamedTemporaryFile(prefix="pyrt-prof-", suffix=".pstats") as out:
+            call([interp[0], "-IS", "-m", "cProfile", "-o", out.name, py.exe,
+                  *run_argv(py)[1:]], check=False)
+            import pstats
+
+            buf = io.StringIO()
+            try:
+                pstats.Stats(out.name, stream=buf).sort_stats("cumulative").print_stats(20)
+            except (OSError, EOFError, ValueError) as e:
+                buf.write(f"no profile data: {e}\n")
+            for line in buf.getvalue().splitlines():
+                if line.strip() and not line.startswith(("   Ordered by", "   List reduced")):
+                    say("  " + line.rstrip())
+
+    strace = shutil.which("strace")
+    if not strace:
+        say("== strace not installed (apt-get install strace) - syscall summary skipped")
+        return
+    for rt in (py, runc):
+        say(f"== strace -c -f of one `{rt.name} run` (busiest syscalls by time)")
+        with tempfile.NamedTemporaryFile(prefix="pyrt-strace-") as out:
+            call([strace, "-f", "-c", "-o", out.name, *run_argv(rt)], check=False)
+            text = out.read().decode(errors="replace")
+        for line in parse_strace_summary(text, top=15 if rt is py else 8):
+            say("  " + line)
+    for k in range(1, counter[0] + 1):  # runs that failed half-way may leave state behind
+        for rt in (py, runc):
+            if os.path.exists(os.path.join(rt.root, rt.cid(f"prof{k}"))):
+                quiet(rt, "delete", "-f", rt.cid(f"prof{k}"))
