@@ -13,6 +13,7 @@ process plus whatever helpers it reaps itself, never the container's init (not i
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -56,7 +57,7 @@ class Runtime:
 _ERRFILE: list[object] = []
 
 
-def _errfile() -> "tempfile._TemporaryFileWrapper[bytes]":
+def _errfile() -> tempfile._TemporaryFileWrapper[bytes]:
     # stderr goes to a reused temp file, not a pipe: a chatty runtime can never block on a full
     # pipe while we sit in wait4().
     if not _ERRFILE:
@@ -164,6 +165,6 @@ def p90(xs: Sequence[float]) -> float:
 
 def ratio(a: float, b: float) -> float:
     """a / b, NaN when b is zero or either is NaN."""
-    if b == 0 or a != a or b != b:
+    if b == 0 or math.isnan(a) or math.isnan(b):
         return float("nan")
     return a / b

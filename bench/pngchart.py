@@ -156,7 +156,7 @@ def bar_chart(rows: Sequence[tuple[str, float]], title: str, ref: float = 1.0) -
         return label_w + int(plot_w * min(v, vmax) / vmax)
 
     step = 0.5 if vmax <= 4 else 1.0 if vmax <= 10 else 5.0
-    ticks = [k * step for k in range(int(round(vmax / step)) + 1)]
+    ticks = [k * step for k in range(round(vmax / step) + 1)]
     bottom = top + row_h * len(rows)
     for t in ticks:  # grid and tick labels
         cv.rect(xof(t), top - 6, 1, bottom - top + 12, GRID)

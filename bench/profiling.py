@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 
+IMPORT_RUNS = 5
+
+
 @dataclass(frozen=True)
 class ImportEntry:
     """One `-X importtime` line."""
@@ -30,6 +33,7 @@ class ImportEntry:
     cum_us: int
     depth: int
     name: str
+    chain: str = ""  # importers, innermost first: "signal <- pyruntime.cgroups.fsio"
 
 
 def parse_importtime(text: str) -> list[ImportEntry]:
@@ -45,7 +49,19 @@ def parse_importtime(text: str) -> list[ImportEntry]:
         # one space after '|', then two per nesting level
         indent = len(name) - len(name.lstrip(" ")) - 1
         out.append(ImportEntry(int(parts[0]), int(parts[1]), indent // 2, name.strip()))
-    return out
+    return [ImportEntry(e.self_us, e.cum_us, e.depth, e.name, importers(out, k))
+            for k, e in enumerate(out)]
+
+
+def importers(entries: Sequence[ImportEntry], k: int) -> str:
+    """Who imported entries[k]: importtime prints a module after everything it imported, so
+    its importer is the next entry that is one level shallower."""
+    chain, depth = [], entries[k].depth
+    for e in entries[k + 1:]:
+        if e.depth < depth:
+            chain.append(e.name)
+            depth = e.depth
+    return " <- ".join(chain)
 
 
 def group_of(name: str) -> str:
@@ -70,8 +86,9 @@ def summarize_imports(entries: Sequence[ImportEntry], top: int = 15) -> list[str
     lines.append("  top-level imports by cumulative time:")
     roots = sorted((e for e in entries if e.depth == 0), key=lambda e: -e.cum_us)[:top]
     lines += [f"    {e.cum_us / 1000:>7.2f} ms  {e.name}" for e in roots]
-    lines.append("  modules by self time:")
+    lines.append("  modules by self time (and who imported them):")
     lines += [f"    {e.self_us / 1000:>7.2f} ms  {e.name}"
+              + (f"   (via {e.chain})" if e.chain else "")
               for e in sorted(entries, key=lambda e: -e.self_us)[:top]]
     return lines
 
@@ -84,6 +101,20 @@ def parse_strace_summary(text: str, top: int = 15) -> list[str]:
     rows = [ln for ln in body if not ln.lstrip().startswith(("%", "-")) and "total" not in ln]
     total = [ln for ln in lines if ln.rstrip().endswith("total")]
     return header + rows[:top] + total
+
+
+def merge_runs(runs: Sequence[Sequence[ImportEntry]]) -> list[ImportEntry]:
+    """One entry per module (first run's order), with the median self and cumulative times."""
+    selfs: dict[str, list[int]] = {}
+    cums: dict[str, list[int]] = {}
+    first: dict[str, ImportEntry] = {}
+    for entries in runs:
+        for e in entries:
+            first.setdefault(e.name, e)
+            selfs.setdefault(e.name, []).append(e.self_us)
+            cums.setdefault(e.name, []).append(e.cum_us)
+    return [ImportEntry(int(median(selfs[n])), int(median(cums[n])), e.depth, n, e.chain)
+            for n, e in first.items()]
 
 
 def wall_ms(cmd: list[str], n: int = 5) -> float:
@@ -111,13 +142,16 @@ def profile(py: Runtime, runc: Runtime, say: Callable[[str], None]) -> None:
         f"{median([call(run_argv(runc))[0] for _ in range(5)]) * 1000:>8.1f} ms")
 
     if interp:
-        say("== python -X importtime of one `run` (launcher run as python3 -IS -X importtime)")
-        _, code, err = call([interp[0], "-IS", "-X", "importtime", py.exe,
-                             *run_argv(py)[1:]], check=False)
-        entries = parse_importtime(err)
-        if code != 0:
-            say(f"  (run exited {code})")
-        for line in summarize_imports(entries):
+        say(f"== python -X importtime of `run` (launcher run as python3 -IS -X importtime; "
+            f"per-module median of {IMPORT_RUNS} runs)")
+        runs = []
+        for _ in range(IMPORT_RUNS):
+            _, code, err = call([interp[0], "-IS", "-X", "importtime", py.exe,
+                                 *run_argv(py)[1:]], check=False)
+            if code != 0:
+                say(f"  (run exited {code}: {err.splitlines()[-1] if err else ''})")
+            runs.append(parse_importtime(err))
+        for line in summarize_imports(merge_runs(runs)):
             say(line)
 
         say("== cProfile of one `run`, top 20 by cumulative time")

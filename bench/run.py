@@ -24,13 +24,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(1, REPO)  # pyruntime.bundle (bundle maker) from the checkout; HERE is [0]
 
-import report  # noqa: E402
-from burst import burst  # noqa: E402
-from cycles import run_cycles  # noqa: E402
-from harness import BenchError, RssMeter, Runtime, quiet  # noqa: E402
-from machine import describe  # noqa: E402
-from report import Row  # noqa: E402
-from scenarios import LATENCY, init_footprint, rss_round, start_sleeper  # noqa: E402
+import report
+from burst import burst
+from cycles import run_cycles
+from harness import BenchError, RssMeter, Runtime, quiet
+from machine import describe
+from report import Row
+from scenarios import LATENCY, init_footprint, rss_round, start_sleeper
 
 GROUPS = ("latency", "rss", "footprint", "burst", "cycles")
 RSS_VERBS = ("run", "create", "state", "start", "exec", "kill", "delete")
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     q = args.quick
     args.rounds = args.rounds or (5 if q else 30)
     args.rss_rounds = args.rss_rounds or (2 if q else 5)
-    args.burst_rounds = args.burst_rounds or 1 if q else args.burst_rounds or 3
+    args.burst_rounds = args.burst_rounds or (1 if q else 3)
     args.cycles = args.cycles if args.cycles is not None else (100 if q else 1000)
     args.groups = [g.strip() for g in args.only.split(",") if g.strip()]
     bad = [g for g in args.groups if g not in GROUPS]
@@ -162,7 +162,8 @@ def run_rss(runtimes: list[Runtime], rounds: int) -> list[Row]:
 
 def run_footprint(runtimes: list[Runtime], rounds: int) -> list[Row]:
     """RSS and cgroup memory of the init blocked between create and start."""
-    rss, cg = Row("init RSS (created)", "KiB"), Row("init cgroup mem (created)", "KiB")
+    rss, pss = Row("init RSS (created)", "KiB"), Row("init PSS (created)", "KiB")
+    cg = Row("init cgroup mem (created)", "KiB")
     for i in range(rounds):
         for rt in interleaved(runtimes, i):
             try:
@@ -172,8 +173,9 @@ def run_footprint(runtimes: list[Runtime], rounds: int) -> list[Row]:
                 sweep(rt)
                 continue
             rss.samples.setdefault(rt.name, []).append(fp["init_rss"])
+            pss.samples.setdefault(rt.name, []).append(fp["init_pss"])
             cg.samples.setdefault(rt.name, []).append(fp["init_cgroup"])
-    return [rss, cg]
+    return [rss, pss, cg]
 
 
 def run_burst(runtimes: list[Runtime], n: int, rounds: int) -> list[Row]:
@@ -270,8 +272,6 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"bench/run.py: kept {work}\n")
         else:
             shutil.rmtree(work, ignore_errors=True)
-            for rt in runtimes:
-                shutil.rmtree(rt.root + ".pids", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -158,12 +158,12 @@ def cgroup_memory_bytes(pid: int) -> int | None:
     return None
 
 
-def rss_kib(pid: int) -> int:
-    """VmRSS of `pid` in KiB (0 if gone)."""
+def proc_kib(path: str, key: str) -> int:
+    """The KiB value of line `key:` in a /proc file like status or smaps_rollup (0 if gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -171,7 +171,7 @@ def rss_kib(pid: int) -> int:
 
 
 def init_footprint(rt: Runtime, i: int) -> dict[str, int]:
-    """Size of the init waiting between `create` and `start`: RSS and cgroup memory (KiB).
+    """Size of the init waiting between `create` and `start`: RSS, PSS, cgroup memory (KiB).
 
     Raises:
         BenchError: create failed or the cgroup could not be read.
@@ -185,6 +185,9 @@ def init_footprint(rt: Runtime, i: int) -> dict[str, int]:
         charged = cgroup_memory_bytes(pid)
         if charged is None:
             raise BenchError(f"no memory cgroup readable for pid {pid}")
-        return {"init_rss": rss_kib(pid), "init_cgroup": charged // 1024}
+        # RSS counts pages shared with other processes; PSS splits them among the sharers
+        return {"init_rss": proc_kib(f"/proc/{pid}/status", "VmRSS"),
+                "init_pss": proc_kib(f"/proc/{pid}/smaps_rollup", "Pss"),
+                "init_cgroup": charged // 1024}
     finally:
         quiet(rt, "delete", "-f", cid)

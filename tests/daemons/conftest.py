@@ -163,7 +163,8 @@ def leaked_state(state_root: str, bundles: str) -> None:
     empty out (the shim's delete and the cleanup shim's delete --force run asynchronously).
     """
     def entries(d: str) -> list[str]:
-        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+        # dot entries are runtime-wide caches (pyruntime's .seccomp-cache), not containers
+        return sorted(e for e in os.listdir(d) if not e.startswith(".")) if os.path.isdir(d) else []
 
     if wait_until(lambda: not entries(state_root) and not entries(bundles), timeout=15):
         return

@@ -79,9 +79,10 @@ def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
     return text
 
 
-def host_mountinfo() -> str:
+def host_mountinfo(under: Path) -> list[str]:
+    """Host mount lines that mention the test's tmp dir (other sessions mount elsewhere)."""
     with open("/proc/self/mountinfo") as f:
-        return f.read()
+        return [line for line in f if str(under) in line]
 
 
 def add_mount(bundle: Any, destination: str, type_: str, source: str,
@@ -156,12 +157,13 @@ def test_rootfs_propagation_seen_in_mountinfo(cli: Any, shared_bundle: Any, mode
     assert [f.split(":")[0] for f in root.optional] == expected
 
 
-def test_rootfs_propagation_slave_does_not_propagate_back(cli: Any, shared_bundle: Any) -> None:
+def test_rootfs_propagation_slave_does_not_propagate_back(cli: Any, shared_bundle: Any,
+                                                          tmp_path: Path) -> None:
     shared_bundle.config["linux"]["rootfsPropagation"] = "slave"
-    before = host_mountinfo()
+    before = host_mountinfo(tmp_path)
     root = mount_at(container_mounts(cli, shared_bundle), "/")
     assert not any(f.startswith("shared:") for f in root.optional)
-    assert host_mountinfo() == before
+    assert host_mountinfo(tmp_path) == before
 
 
 @pytest.mark.xfail(reason="BUG: rootfsPropagation slave leaves the container's / private "
@@ -173,18 +175,20 @@ def test_rootfs_propagation_slave_shows_master(cli: Any, shared_bundle: Any) -> 
     assert any(f.startswith("master:") for f in root.optional)
 
 
-def test_rootfs_propagation_shared_leaves_no_host_mounts(cli: Any, shared_bundle: Any) -> None:
+def test_rootfs_propagation_shared_leaves_no_host_mounts(cli: Any, shared_bundle: Any,
+                                                         tmp_path: Path) -> None:
     shared_bundle.config["linux"]["rootfsPropagation"] = "shared"
-    before = host_mountinfo()
+    before = host_mountinfo(tmp_path)
     container_mounts(cli, shared_bundle)
-    assert host_mountinfo() == before
+    assert host_mountinfo(tmp_path) == before
 
 
-def test_rootfs_default_propagation_leaves_no_host_mounts(cli: Any, shared_bundle: Any) -> None:
-    before = host_mountinfo()
+def test_rootfs_default_propagation_leaves_no_host_mounts(cli: Any, shared_bundle: Any,
+                                                          tmp_path: Path) -> None:
+    before = host_mountinfo(tmp_path)
     root = mount_at(container_mounts(cli, shared_bundle), "/")
     assert not any(f.startswith("shared:") for f in root.optional)
-    assert host_mountinfo() == before
+    assert host_mountinfo(tmp_path) == before
 
 
 # ---------------------------------------------------------------------------- default mounts
@@ -390,12 +394,12 @@ def test_mount_destination_symlink_outside_host_untouched(cli: Any, make_bundle:
     # an absolute link to a host path: inside the rootfs it must mean rootfs/<that path>
     (b.rootfs / "evil").symlink_to(host_target / "deeper")
     add_mount(b, "/evil", "tmpfs", "tmpfs", ["size=1m"])
-    before = host_mountinfo()
+    before = host_mountinfo(tmp_path)
     proc = run(cli, b)
     if proc.returncode != 0:
         one_line_error(proc)
     assert not host_target.exists()
-    assert host_mountinfo() == before
+    assert host_mountinfo(tmp_path) == before
 
 
 @pytest.mark.xfail(reason="BUG: a mount destination through a symlink whose in-rootfs target "
@@ -432,12 +436,12 @@ def test_mount_destination_dotdot_symlink_host_untouched(cli: Any, make_bundle: 
     # ../../../host-dir from rootfs/mnt reaches host_dir on the host
     (b.rootfs / "mnt" / "up").symlink_to(os.path.relpath(host_dir, b.rootfs / "mnt"))
     add_mount(b, "/mnt/up/sub", "tmpfs", "tmpfs", [])
-    before = host_mountinfo()
+    before = host_mountinfo(tmp_path)
     proc = run(cli, b)
     if proc.returncode != 0:
         one_line_error(proc)
     assert list(host_dir.iterdir()) == []
-    assert host_mountinfo() == before
+    assert host_mountinfo(tmp_path) == before
 
 
 def test_bind_file_destination_symlink_outside_not_created_on_host(
