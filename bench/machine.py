@@ -64,7 +64,51 @@ def launcher_python(launcher: str) -> list[str]:
     return head[2:].decode(errors="replace").split()
 
 
-def describe(pyruntime: str, runc: str) -> dict[str, object]:
+def installed_vs_checkout(interp: list[str], checkout: str) -> str:
+    """Does the launcher's installed pyruntime package match the checkout's .py files?
+
+    The launcher imports from site-packages, not from the checkout, so a stale install would
+    silently benchmark old code.
+    """
+    if not interp:
+        return "unknown (launcher is not a python script)"
+    prefix = os.path.dirname(os.path.dirname(interp[0]))
+    found = [os.path.join(root, "pyruntime") for root in
+             (f"{prefix}/lib/python{v}/site-packages" for v in _py_versions(prefix))
+             if os.path.isdir(os.path.join(root, "pyruntime"))]
+    if not found:
+        return "unknown (no site-packages/pyruntime next to the launcher's python)"
+    differ = []
+    for root, _, files in os.walk(checkout):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            mine = os.path.join(root, name)
+            theirs = os.path.join(found[0], os.path.relpath(mine, checkout))
+            if not _same_bytes(mine, theirs):
+                differ.append(os.path.relpath(mine, checkout))
+    if not differ:
+        return f"yes ({found[0]})"
+    return (f"NO: {len(differ)} file(s) differ, e.g. {', '.join(sorted(differ)[:3])} "
+            f"- reinstall (pip install .) to benchmark the checkout")
+
+
+def _py_versions(prefix: str) -> list[str]:
+    try:
+        return [d[len("python"):] for d in os.listdir(f"{prefix}/lib") if d.startswith("python")]
+    except OSError:
+        return []
+
+
+def _same_bytes(a: str, b: str) -> bool:
+    try:
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return fa.read() == fb.read()
+    except OSError:
+        return False
+
+
+def describe(pyruntime: str, runc: str, checkout: str) -> dict[str, object]:
     """Everything the README asks to quote with a result."""
     interp = launcher_python(pyruntime)
     py = first_line([interp[0], "-c", "import sys; print(sys.version.split()[0])"]) if interp \
@@ -79,6 +123,7 @@ def describe(pyruntime: str, runc: str) -> dict[str, object]:
         "python": py,
         "pyruntime": first_line([pyruntime, "--version"]),
         "pyruntime_path": pyruntime,
+        "installed_is_checkout": installed_vs_checkout(interp, checkout),
         "runc": first_line([runc, "--version"]),
         "runc_path": runc,
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],

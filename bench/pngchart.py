@@ -162,19 +162,21 @@ def bar_chart(rows: Sequence[tuple[str, float]], title: str, ref: float = 1.0) -
         cv.rect(xof(t), top - 6, 1, bottom - top + 12, GRID)
         lbl = f"{t:g}"
         cv.text(xof(t) - text_width(lbl) // 2, bottom + 12, lbl, scale=scale)
+    for k, (_, value) in enumerate(rows):  # bars, then the parity line, then text on top
+        if math.isfinite(value):
+            cv.rect(label_w, top + k * row_h + 5, max(1, xof(value) - label_w), row_h - 10,
+                    GOOD if value <= ref else BAD)
+    cv.rect(xof(ref), top - 10, 2, bottom - top + 20, BLACK)
     for k, (label, value) in enumerate(rows):
         y = top + k * row_h
         cv.text(label_w - pad - text_width(label), y + 8, label, scale=scale)
-        if not math.isfinite(value):
+        if math.isfinite(value):
+            cv.text(max(xof(value), xof(ref) + 2) + 6, y + 8, f"{value:.2f}X", scale=scale)
+        else:
             cv.text(label_w + 6, y + 8, "N/A", MISSING, scale=scale)
-            continue
-        color = GOOD if value <= ref else BAD
-        cv.rect(label_w, y + 5, max(1, xof(value) - label_w), row_h - 10, color)
-        cv.text(xof(value) + 6, y + 8, f"{value:.2f}X", scale=scale)
-    cv.rect(xof(ref), top - 10, 2, bottom - top + 20, BLACK)  # the parity line
     legend_y = bottom + 40
     cv.rect(pad, legend_y, 14, 14, GOOD)
-    x = cv.text(pad + 20, legend_y, f"<= {ref:g} PYRUNTIME BETTER", scale=scale)
+    x = cv.text(pad + 24, legend_y, f"<= {ref:g} PYRUNTIME BETTER", scale=scale)
     cv.rect(x + 24, legend_y, 14, 14, BAD)
-    cv.text(x + 44, legend_y, f"> {ref:g} RUNC BETTER", scale=scale)
+    cv.text(x + 48, legend_y, f"> {ref:g} RUNC BETTER", scale=scale)
     return cv.png()

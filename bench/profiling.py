@@ -96,11 +96,22 @@ def summarize_imports(entries: Sequence[ImportEntry], top: int = 15) -> list[str
 def parse_strace_summary(text: str, top: int = 15) -> list[str]:
     """The header, the `top` busiest syscalls and the total line of an `strace -c` table."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    header = [ln for ln in lines[:2] if "syscall" in ln or ln.startswith("-")]
-    body = [ln for ln in lines if ln[:1].isspace() or ln[:1].isdigit()]
-    rows = [ln for ln in body if not ln.lstrip().startswith(("%", "-")) and "total" not in ln]
-    total = [ln for ln in lines if ln.rstrip().endswith("total")]
+    header = [ln for ln in lines if ln.lstrip().startswith(("% time", "------"))][:2]
+    rows, total = [], []
+    for ln in lines:
+        fields = ln.split()
+        if len(fields) < 5 or not _is_number(fields[0]):
+            continue  # headers, rules, and strace's notes about detached threads
+        (total if fields[-1] == "total" else rows).append(ln)
     return header + rows[:top] + total
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
 
 
 def merge_runs(runs: Sequence[Sequence[ImportEntry]]) -> list[ImportEntry]:

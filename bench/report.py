@@ -84,6 +84,11 @@ def table(rows: Sequence[Row]) -> list[str]:
         out.append(f"{r.name:<28}{r.unit:>5}{_fmt(r.med('pyruntime'), r.unit):>10}"
                    f"{_fmt(r.p90('pyruntime'), r.unit):>10}{_fmt(r.med('runc'), r.unit):>10}"
                    f"{_fmt(r.p90('runc'), r.unit):>10}{ratio_s:>8}{n:>5}{err:>5}")
+    for r in rows:  # the first failure of each row and runtime, so `err` is never a mystery
+        for rt in RUNTIMES:
+            if r.errors.get(rt):
+                out.append(f"  {r.name} / {rt} failed {len(r.errors[rt])}x, first: "
+                           f"{r.errors[rt][0][-300:]}")
     return out
 
 

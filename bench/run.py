@@ -211,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(exe, os.X_OK):
             sys.stderr.write(f"bench/run.py: {exe}: not an executable\n")
             return 2
-    machine = describe(args.pyruntime, args.runc)
+    machine = describe(args.pyruntime, args.runc, os.path.join(REPO, "pyruntime"))
     say("== machine")
     for k, v in machine.items():
-        say(f"  {k:<15}{v}")
+        say(f"  {k:<23}{v}")
     work = tempfile.mkdtemp(prefix="pyrt-bench-")
     runtimes: list[Runtime] = []
     try:

@@ -232,9 +232,21 @@ static int split_path(const char *path, char *buf, size_t size, const char **nam
     return 0;
 }
 
+static size_t join_path(char *out, size_t size, const char *dir, const char *name)
+{
+    size_t a = str_len(dir), b = str_len(name);
+    if (a + b + 2 > size)
+        return 0;
+    memcpy(out, dir, a);
+    out[a] = '/';
+    memcpy(out + a + 1, name, b + 1);
+    return a + b + 1;
+}
+
 /* mkdir -p inside the root. Each prefix is resolved with RESOLVE_IN_ROOT, so a symlinked
- * component is followed only within the rootfs (runc CVE-2021-30465 / CVE-2023-27561). */
-static int mkdir_in_root(int root_fd, const char *path, unsigned int mode)
+ * component is followed only within the rootfs (runc CVE-2021-30465 / CVE-2023-27561).
+ * A dangling symlink gets its target created, inside the root, as runc does. */
+static int mkdir_in_root_depth(int root_fd, const char *path, unsigned int mode, int depth)
 {
     char buf[4096];
     size_t len = str_len(path), i;
@@ -253,8 +265,9 @@ static int mkdir_in_root(int root_fd, const char *path, unsigned int mode)
         buf[i] = '\0';
         fd = resolve_in_root(root_fd, buf, 0);
         if (fd < 0 && errno == ENOENT) {
-            char parent[4096];
+            char parent[4096], link[4096], next[4096];
             const char *leaf;
+            ssize_t n;
             int pfd;
             if (split_path(buf, parent, sizeof(parent), &leaf) < 0)
                 return -1;
@@ -265,8 +278,19 @@ static int mkdir_in_root(int root_fd, const char *path, unsigned int mode)
                 close(pfd);
                 return -1;
             }
-            close(pfd);
             fd = resolve_in_root(root_fd, buf, 0);
+            if (fd < 0 && errno == ENOENT && depth > 0 &&
+                (n = readlinkat(pfd, leaf, link, sizeof(link) - 1)) > 0) {
+                link[n] = '\0';
+                if (link[0] == '/' ? (str_len(link) < sizeof(next) &&
+                                      (memcpy(next, link, str_len(link) + 1), 1))
+                                   : join_path(next, sizeof(next), parent[0] ? parent : "/",
+                                               link) > 0) {
+                    if (mkdir_in_root_depth(root_fd, next, mode, depth - 1) == 0)
+                        fd = resolve_in_root(root_fd, buf, 0);
+                }
+            }
+            close(pfd);
         }
         if (fd < 0)
             return -1;
@@ -274,6 +298,11 @@ static int mkdir_in_root(int root_fd, const char *path, unsigned int mode)
         buf[i] = saved;
     }
     return 0;
+}
+
+static int mkdir_in_root(int root_fd, const char *path, unsigned int mode)
+{
+    return mkdir_in_root_depth(root_fd, path, mode, 8);
 }
 
 /* Open the parent directory of path inside the root (creating it), return its fd and leaf. */

@@ -83,6 +83,11 @@ def oci_state(state: State, status: str, *, in_container: bool = False) -> dict[
     return doc
 
 
+def _wants_limits(resources: dict[str, Any] | None) -> bool:
+    """Whether linux.resources sets anything beyond device rules."""
+    return any(v for k, v in (resources or {}).items() if k != "devices")
+
+
 def _pid_in_container(pid: int) -> int:
     """The pid as the container's pid namespace numbers it (last NSpid field)."""
     try:
@@ -121,9 +126,9 @@ class Runtime:
     """All containers under one state root."""
 
     def __init__(self, root: str | None = None, *, systemd_cgroup: bool = False) -> None:
-        from pyruntime.state import DEFAULT_ROOT
+        from pyruntime.state import default_root
 
-        self.store = StateStore(root or DEFAULT_ROOT)
+        self.store = StateStore(root or default_root())
         self.systemd_cgroup = systemd_cgroup
 
     # ------------------------------------------------------------------ create
@@ -193,27 +198,28 @@ class Runtime:
         )
         self.store.save(state)
 
-        mgr = _open_cgroup(state, linux.get("cgroupsPath"))
-        state.cgroup_path = mgr.path
-        state.cgroup_paths = mgr.joinable_paths()
-        mgr.create()
-        undo.append(mgr.destroy)
-        mgr.set(linux.get("resources"), linux.get("devices"))
-        state.freezer_file = _freezer_file(mgr)
+        mgr = self._make_cgroup(state, linux, undo)
 
         fifo = self.store.fifo_path(container_id)
         os.mkfifo(fifo, 0o600)
 
-        cg_dirs = _mount_names(mgr.joinable_paths(), state.cgroup_root) if mgr.version == 1 else {}
-        facts = gather_facts(rootfs, cg_dirs, None if mgr.version == 1 else
-                             mgr.joinable_paths().get(""))
+        if mgr is None:
+            facts = gather_facts(rootfs)
+        else:
+            cg_dirs = (_mount_names(mgr.joinable_paths(), state.cgroup_root)
+                       if mgr.version == 1 else {})
+            facts = gather_facts(rootfs, cg_dirs, None if mgr.version == 1 else
+                                 mgr.joinable_paths().get(""))
         from pyruntime.plan import LaunchOptions, build_plan
 
-        terminal = bool((config.get("process") or {}).get("terminal"))
+        from pyruntime.host import with_home
+
+        process = with_home(dict(config.get("process") or {}), rootfs)
+        terminal = bool(process.get("terminal"))
         plan = build_plan(config, bundle, rootfs,
                           LaunchOptions(fifo_path=fifo, no_pivot=opts.no_pivot,
                                         preserve_fds=opts.preserve_fds, console=terminal,
-                                        stdio=opts.stdio), facts)
+                                        stdio=opts.stdio), facts, process)
         seccomp = None
         if linux.get("seccomp"):
             from pyruntime.seccomp import compile_filter
@@ -248,6 +254,33 @@ class Runtime:
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
         return Created(state, sock, pidfd, plan)
+
+    def _make_cgroup(self, state: State, linux: dict[str, Any],
+                     undo: list[Callable[[], None]]) -> CgroupManager | None:
+        """Create and configure the container's cgroup (recorded in state).
+
+        Rootless (not root): without a delegated, writable cgroup the container runs in the
+        caller's cgroup, as runc does, unless the config asks for resource limits.
+
+        Raises:
+            CgroupError: the cgroup cannot be created or configured.
+        """
+        from pyruntime.errors import CgroupError
+
+        mgr = _open_cgroup(state, linux.get("cgroupsPath"))
+        try:
+            mgr.create()
+        except CgroupError:
+            if os.geteuid() == 0 or _wants_limits(linux.get("resources")):
+                raise
+            log.debug("rootless: no writable cgroup, running in the caller's")
+            return None
+        state.cgroup_path = mgr.path
+        state.cgroup_paths = mgr.joinable_paths()
+        undo.append(mgr.destroy)
+        mgr.set(linux.get("resources"), linux.get("devices"))
+        state.freezer_file = _freezer_file(mgr)
+        return mgr
 
     def _spawn(self, plan: ChildPlan, seccomp: Any, undo: list[Callable[[], None]],
                opts: CreateOptions,
@@ -467,6 +500,9 @@ class Runtime:
                             "console socket")
         with open("/proc/sys/kernel/cap_last_cap") as f:
             facts = HostFacts(last_cap=int(f.read()))
+        from pyruntime.host import with_home
+
+        process = with_home(process, state.rootfs)
         plan = build_exec_plan(state.pid, state.namespaces, process,
                                LaunchOptions(preserve_fds=opts.preserve_fds, console=terminal,
                                              stdio=opts.stdio),
@@ -518,6 +554,9 @@ class Runtime:
         status = self.store.status(state)
         if status not in allowed:
             raise StateError(error)
+        if state.cgroup_path is None:
+            raise StateError(f"container {container_id} has no cgroup of its own "
+                             "(rootless without a delegated cgroup)")
         return state, _open_cgroup(state)
 
     def pause(self, container_id: str) -> None:
@@ -620,7 +659,7 @@ class Runtime:
             if all_processes:
                 return
             raise NotRunningError()
-        if all_processes:
+        if all_processes and state.cgroup_path is not None:
             mgr = _open_cgroup(state)
             for pid in mgr.pids():
                 try:

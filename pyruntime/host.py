@@ -63,6 +63,37 @@ def gather_facts(rootfs: str, cgroup_dirs: dict[str, str] | None = None,
     )
 
 
+def container_home(rootfs: str, uid: int) -> str:
+    """The home directory of uid in the container's /etc/passwd ("/" when unknown).
+
+    The file is read only if it resolves inside the rootfs (a symlink out of it is ignored).
+    """
+    path = os.path.join(rootfs, "etc", "passwd")
+    real = os.path.realpath(path)
+    if not real.startswith(os.path.realpath(rootfs).rstrip("/") + "/"):
+        return "/"
+    try:
+        with open(real, "rb") as f:
+            data = f.read(1 << 20).decode(errors="replace")
+    except OSError:
+        return "/"
+    for line in data.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2].strip() == str(uid):
+            return fields[5] or "/"
+    return "/"
+
+
+def with_home(process: dict[str, object], rootfs: str) -> dict[str, object]:
+    """process with HOME added to env when it has none (runc sets it from /etc/passwd)."""
+    env = [str(e) for e in process.get("env") or []]  # type: ignore[attr-defined]
+    if any(e.startswith("HOME=") for e in env):
+        return process
+    user = process.get("user") or {}
+    uid = int(user.get("uid", 0)) if isinstance(user, dict) else 0
+    return {**process, "env": env + [f"HOME={container_home(rootfs, uid)}"]}
+
+
 def process_start_time(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (start time in clock ticks), None if gone or a zombie."""
     try:
@@ -113,7 +144,16 @@ def signal_pid(pid: int, start_time: int | None, sig: int) -> bool:
 
 
 def write_id_maps(pid: int, uid_maps: tuple[IdMapping, ...], gid_maps: tuple[IdMapping, ...]) -> None:
-    """Write /proc/PID/{gid,uid}_map (as root: no newuidmap needed)."""
+    """Write /proc/PID/{gid,uid}_map (as root: no newuidmap needed).
+
+    A rootless caller may map only its own ids, and only after denying setgroups(2).
+    """
+    if os.geteuid() != 0 and gid_maps:
+        fd = os.open(f"/proc/{pid}/setgroups", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"deny")
+        finally:
+            os.close(fd)
     for name, maps in (("gid_map", gid_maps), ("uid_map", uid_maps)):
         if not maps:
             continue

@@ -48,6 +48,19 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(text, start)
     except StopIteration as e:
         raise ValueError(f"Expecting value: char {e.value}") from None
+    except SystemError:
+        # The C scanner builds its errors from json.decoder, which we never imported:
+        # import it and let the json package produce the proper message (error path only).
+        message = "invalid JSON"
+        try:
+            import json.decoder
+
+            json.decoder.JSONDecoder().decode(text)
+        except ValueError as e:
+            message = str(e)
+        except Exception:  # noqa: BLE001 - only the message is at stake here
+            pass
+        raise ValueError(message) from None
     if text[end:].strip(WHITESPACE):
         raise ValueError(f"Extra data: char {end}")
     return value

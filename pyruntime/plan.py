@@ -664,7 +664,7 @@ def process_fields(process: Mapping[str, Any], facts: HostFacts,
         uid=int(_get(user, "uid", 0)),
         gid=int(_get(user, "gid", 0)),
         groups=tuple(int(g) for g in _get(user, "additionalGids", [])),
-        set_groups=True,
+        set_groups=os.geteuid() == 0,  # rootless: setgroups is denied in our user namespace
         umask=int(_get(user, "umask", 0o022)),
         caps=plan_capabilities(process, facts.last_cap),
         last_cap=facts.last_cap,

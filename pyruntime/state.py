@@ -24,6 +24,14 @@ from pyruntime import jsonio
 from pyruntime.host import is_alive
 
 DEFAULT_ROOT = "/run/pyruntime"
+
+
+def default_root() -> str:
+    """/run/pyruntime for root; for a rootless caller $XDG_RUNTIME_DIR/pyruntime (as runc)."""
+    if os.geteuid() == 0:
+        return DEFAULT_ROOT
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(xdg, "pyruntime") if xdg else f"/tmp/pyruntime-{os.geteuid()}"
 ID_MAX = 250
 ID_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 ID_CHARS = ID_FIRST | frozenset("_.+-")

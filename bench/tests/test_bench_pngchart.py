@@ -36,7 +36,7 @@ def test_canvas_png_small_canvas_decodes_to_pixels() -> None:
 
 def test_canvas_rect_outside_canvas_is_clipped() -> None:
     cv = pngchart.Canvas(4, 4)
-    cv.rect(-10, -10, 100, 2, (0, 0, 0))
+    cv.rect(-10, -10, 100, 11, (0, 0, 0))
     assert cv.pixels[:3] == b"\x00\x00\x00"
     assert cv.pixels[-3:] == b"\xff\xff\xff"
 

@@ -6,10 +6,9 @@ import json
 import math
 from pathlib import Path
 
-import pytest
-
 import census
 import harness
+import pytest
 import report
 import run
 from cycles import CycleResult
@@ -52,8 +51,8 @@ def test_verdicts_targets_met_and_missed() -> None:
 
 
 def snap(**kw: int) -> census.Census:
-    base = dict(mounts_all=20, mounts=0, cgroups=0, fds=5, state_dirs=0, zombies_all=3,
-                zombies=0, processes=0)
+    base = {"mounts_all": 20, "mounts": 0, "cgroups": 0, "fds": 5, "state_dirs": 0,
+            "zombies_all": 3, "zombies": 0, "processes": 0}
     base.update(kw)
     return census.Census(**base)
 

@@ -110,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     command = ALIASES.get(g.args[0], g.args[0])
     from pyruntime import log
 
+    from pyruntime.state import default_root
+
     ctx = Context(
-        root=g.get("root") or os.environ.get("PYRUNTIME_ROOT") or "/run/pyruntime",
+        root=g.get("root") or os.environ.get("PYRUNTIME_ROOT") or default_root(),
         log=g.get("log"), log_format=g.get("log_format", "text"), debug=bool(g.get("debug")),
         systemd_cgroup=bool(g.get("systemd_cgroup")))
     if ctx.log_format not in ("text", "json"):
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         module = sys.modules[name]
     except ModuleNotFoundError:
         fail(f"No help topic for '{command}'" if command != "help" else main_help())
+    log.debug(f"pyruntime {command} {' '.join(g.args[1:])} (root {ctx.root})")
     return run_command(module, command, g.args[1:], ctx)
 
 

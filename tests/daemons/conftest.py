@@ -10,14 +10,16 @@ scenario itself is right, pyruntime is the runtime under test.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,9 @@ def runtimes(bug: str | None = None, *, bug_runtime: str = "pyruntime") -> list[
     """Parameters runc/pyruntime; `bug` marks the pyruntime one xfail(strict) with that reason."""
     params: list[Any] = []
     for rt in RUNTIMES:
-        marks = [pytest.mark.xfail(strict=True, reason=f"BUG: {bug}")] if bug and rt == bug_runtime else []
+        marks = []
+        if bug and rt == bug_runtime:
+            marks.append(pytest.mark.xfail(strict=True, reason=f"BUG: {bug}"))
         params.append(pytest.param(rt, marks=marks, id=rt))
     return params
 
@@ -102,6 +106,7 @@ class Docker:
         argv = [self.binary, *args]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  check=False,
                                   input=input, env=self.env,
                                   stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
@@ -192,6 +197,7 @@ class Ctr:
         argv = ["ctr", "--address", self.address, "--namespace", self.namespace, *args]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  check=False,
                                   input=input,
                                   stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
@@ -223,6 +229,9 @@ class Ctr:
                 return fields[-1]
         return ""
 
+    def task_gone_or_stopped(self, cid: str) -> bool:
+        return self.task_status(cid) in ("STOPPED", "")
+
     def log_json(self, cid: str) -> str:
         log = Path(self.state) / "io.containerd.runtime.v2.task" / self.namespace / cid / "log.json"
         return log.read_text() if log.exists() else ""
@@ -231,7 +240,7 @@ class Ctr:
         for cid in self.ids:
             if self.task_status(cid):
                 self("task", "kill", "-a", "-s", "SIGKILL", cid, timeout=30)
-                wait_until(lambda: self.task_status(cid) in ("STOPPED", ""), timeout=15)
+                wait_until(functools.partial(self.task_gone_or_stopped, cid), timeout=15)
                 self("task", "delete", "-f", cid, timeout=30)
             self("container", "delete", cid, timeout=30)
         leaked_state(os.path.join(self.runc_root, self.namespace),
@@ -253,7 +262,8 @@ def daemon_env() -> dict[str, str]:
 
 
 def _runtime_paths(env: dict[str, str]) -> dict[str, str]:
-    return {"runc": env.get("PYRT_CI_RUNC", "/usr/sbin/runc"), "pyruntime": env["PYRT_CI_PYRUNTIME"]}
+    return {"runc": env.get("PYRT_CI_RUNC", "/usr/sbin/runc"),
+            "pyruntime": env["PYRT_CI_PYRUNTIME"]}
 
 
 @pytest.fixture(scope="session")

@@ -146,6 +146,17 @@ def test_ctr_run_no_pivot_runs(ctr: Ctr, runtime: str) -> None:
     assert (res.returncode, res.stdout) == (0, "pyruntime\n"), res
 
 
+@pytest.mark.parametrize("runtime", runtimes())
+def test_ctr_run_user_namespace_maps_root(ctr: Ctr, runtime: str) -> None:
+    # ctr chowns a copy of the snapshot; the runtime writes the maps and joins the userns
+    res = ctr.run(runtime, ctr.new_id(), "sh", "-c",
+                  "id -u; cat /proc/self/uid_map; touch /w && echo w",
+                  opts=("--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"))
+    assert res.returncode == 0, res
+    uid, uid_map, wrote = res.stdout.splitlines()
+    assert (uid, uid_map.split(), wrote) == ("0", ["0", "100000", "65536"], "w"), res
+
+
 # --- ctr run -d + task verbs -------------------------------------------------------------------
 
 @pytest.mark.parametrize("runtime", runtimes())
@@ -272,7 +283,7 @@ def _under_script(command: str, timeout: float = 60) -> tuple[int, str]:
     """Run `command` with a real tty (util-linux script); returns (exit code, output sans CR)."""
     try:
         proc = subprocess.run(["script", "-eqc", command, "/dev/null"], stdin=subprocess.PIPE,
-                              capture_output=True, timeout=timeout)
+                              capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"{command} timed out; output {e.output!r}") from e
     return proc.returncode, proc.stdout.decode(errors="replace").replace("\r", "")

@@ -336,7 +336,8 @@ def test_docker_run_cap_drop_all_clears_every_set(docker: Docker, runtime: str) 
 
 @pytest.mark.parametrize("runtime", runtimes())
 def test_docker_run_default_caps_and_seccomp(docker: Docker, runtime: str) -> None:
-    res = docker.run(runtime, "sh", "-c", "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status")
+    res = docker.run(runtime, "sh", "-c",
+                     "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status")
     assert res.returncode == 0, res
     status = dict(line.split(":\t") for line in res.stdout.splitlines())
     assert status["CapEff"] == "00000000a80425fb", res  # docker's 14 default capabilities
@@ -375,7 +376,8 @@ def test_docker_run_cpus_sets_quota(docker: Docker, runtime: str) -> None:
 
 @pytest.mark.parametrize("runtime", runtimes())
 def test_docker_run_tmpfs_mounts_writable_tmpfs(docker: Docker, runtime: str) -> None:
-    res = docker.run(runtime, "sh", "-c", "grep ' /run ' /proc/mounts; echo x > /run/f && cat /run/f",
+    res = docker.run(runtime, "sh", "-c",
+                     "grep ' /run ' /proc/mounts; echo x > /run/f && cat /run/f",
                      opts=("--read-only", "--tmpfs", "/run"))
     assert res.returncode == 0, res
     mount, content = res.stdout.splitlines()
@@ -443,8 +445,9 @@ def test_docker_run_masked_and_readonly_paths(docker: Docker, runtime: str) -> N
 @pytest.mark.parametrize("runtime", runtimes())
 def test_docker_run_default_devices_exist(docker: Docker, runtime: str) -> None:
     res = docker.run(runtime, "sh", "-c",
-                     "for d in null zero full random urandom tty; do test -c /dev/$d || echo no-$d; "
-                     "done; head -c 4 /dev/zero | wc -c; ls -l /dev/fd/ >/dev/null && echo fd-ok")
+                     "for d in null zero full random urandom tty; do "
+                     "test -c /dev/$d || echo no-$d; done; head -c 4 /dev/zero | wc -c; "
+                     "ls -l /dev/fd/ >/dev/null && echo fd-ok")
     assert (res.returncode, res.stdout.split()) == (0, ["4", "fd-ok"]), res
 
 
@@ -452,3 +455,67 @@ def test_docker_run_default_devices_exist(docker: Docker, runtime: str) -> None:
 def test_docker_run_ulimit_sets_rlimit(docker: Docker, runtime: str) -> None:
     res = docker.run(runtime, "sh", "-c", "ulimit -n", opts=("--ulimit", "nofile=512:512"))
     assert (res.returncode, res.stdout) == (0, "512\n"), res
+
+
+# --- namespaces shared with the host or another container ----------------------------------
+
+@pytest.mark.parametrize("runtime", runtimes())
+def test_docker_run_pid_host_sees_host_pids(docker: Docker, runtime: str) -> None:
+    # no private pid namespace: the shim also calls `kill --all ID 9` after the init exits
+    res = docker.run(runtime, "sh", "-c", "echo $$; test -d /proc/1 && cat /proc/1/comm",
+                     opts=("--pid", "host"))
+    assert res.returncode == 0, res
+    mypid, init = res.stdout.split()
+    assert mypid != "1" and init != "sh", res
+
+
+@pytest.mark.parametrize("runtime", runtimes())
+def test_docker_run_joins_namespaces_of_container(docker: Docker, runtime: str) -> None:
+    donor = docker.run_detached(runtime, "sleep", "602", opts=("--ipc", "shareable"))
+    res = docker("run", "--rm", "--runtime", runtime, "--name", docker.name(),
+                 "--network", f"container:{donor}", "--pid", f"container:{donor}",
+                 "--ipc", f"container:{donor}", docker.image,
+                 "sh", "-c", "ps -o args | grep -c '^sleep 602'; readlink /proc/1/ns/ipc")
+    assert res.returncode == 0, res
+    count, ipc_ns = res.stdout.split()
+    assert count == "1", res
+    donor_pid = docker.inspect(donor)["State"]["Pid"]
+    assert ipc_ns == os.readlink(f"/proc/{donor_pid}/ns/ipc"), res
+
+
+@pytest.mark.parametrize("runtime", runtimes())
+def test_docker_run_cgroupns_private_hides_host_paths(docker: Docker, runtime: str) -> None:
+    res = docker.run(runtime, "cat", "/proc/self/cgroup", opts=("--cgroupns", "private"))
+    assert res.returncode == 0, res
+    paths = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in res.stdout.splitlines()}
+    assert paths["memory"] == "/" and paths["pids"] == "/", res
+
+
+# --- more per-container settings --------------------------------------------------------
+
+@pytest.mark.parametrize("runtime", runtimes())
+def test_docker_run_security_and_kernel_options(docker: Docker, runtime: str) -> None:
+    res = docker.run(runtime, "sh", "-c",
+                     "cat /proc/sys/kernel/shm_rmid_forced /proc/self/oom_score_adj; "
+                     "grep -E '^(NoNewPrivs|CapEff):' /proc/self/status; df -k /dev/shm | tail -1",
+                     opts=("--sysctl", "kernel.shm_rmid_forced=1", "--oom-score-adj", "500",
+                           "--security-opt", "no-new-privileges", "--cap-add", "SYS_ADMIN",
+                           "--shm-size", "8m"))
+    assert res.returncode == 0, res
+    lines = res.stdout.splitlines()
+    assert lines[:2] == ["1", "500"], res
+    status = dict(line.split(":\t") for line in lines[2:4])
+    assert status == {"CapEff": "00000000a82425fb", "NoNewPrivs": "1"}, res  # + CAP_SYS_ADMIN
+    assert lines[4].split()[1] == "8192", res
+
+
+@pytest.mark.parametrize("runtime", runtimes())
+def test_docker_run_memory_limit_oom_kill_is_reported(docker: Docker, runtime: str) -> None:
+    # the shim watches memory.oom_control of the cgroup the runtime put the init in
+    name = docker.name()
+    res = docker("run", "--name", name, "--network=none", "--runtime", runtime,
+                 "--memory", "16m", "--memory-swap", "16m", docker.image, "sh", "-c",
+                 "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived", timeout=90)
+    assert res.returncode == 137 and "survived" not in res.stdout, res
+    assert wait_until(lambda: docker.inspect(name)["State"]["OOMKilled"] is True, timeout=10), \
+        docker.inspect(name)["State"]

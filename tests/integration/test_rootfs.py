@@ -402,10 +402,6 @@ def test_mount_destination_symlink_outside_host_untouched(cli: Any, make_bundle:
     assert host_mountinfo(tmp_path) == before
 
 
-@pytest.mark.xfail(reason="BUG: a mount destination through a symlink whose in-rootfs target "
-                   "does not exist yet fails with ENOENT ('mount tmpfs to /evil: no such file "
-                   "or directory'); runc creates the target inside the rootfs and mounts there",
-                   strict=True)
 def test_mount_destination_dangling_symlink_target_created_in_rootfs(
         cli: Any, make_bundle: Any, tmp_path: Path) -> None:
     host_target = tmp_path / "host-target"
