@@ -97,7 +97,8 @@ def parse_strace_summary(text: str, top: int = 15) -> list[str]:
     """The header, the `top` busiest syscalls and the total line of an `strace -c` table."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     header = [ln for ln in lines if ln.lstrip().startswith(("% time", "------"))][:2]
-    rows, total = [], []
+    rows: list[str] = []
+    total: list[str] = []
     for ln in lines:
         fields = ln.split()
         if len(fields) < 5 or not _is_number(fields[0]):
@@ -133,6 +134,38 @@ def wall_ms(cmd: list[str], n: int = 5) -> float:
     return median([call(cmd, check=False)[0] for _ in range(n)]) * 1000
 
 
+def importtime_runs(python: str, args: Callable[[], list[str]],
+                    say: Callable[[str], None]) -> list[ImportEntry]:
+    """`-X importtime` of the launcher IMPORT_RUNS times, merged to per-module medians."""
+    runs = []
+    for _ in range(IMPORT_RUNS):
+        argv = args()
+        _, code, err = call([python, "-IS", "-X", "importtime", argv[0], *argv[1:]], check=False)
+        if code != 0:
+            say(f"  (exited {code}: {err.splitlines()[-1] if err else ''})")
+        runs.append(parse_importtime(err))
+    return merge_runs(runs)
+
+
+def profile_state(py: Runtime, runc: Runtime, python: str, say: Callable[[str], None]) -> None:
+    """Wall time and imports of `state` (the call closest to the bare interpreter floor)."""
+    from scenarios import start_sleeper
+
+    for rt in (py, runc):
+        start_sleeper(rt, rt.cid("pst"))
+    try:
+        say("== `state` of a running container")
+        for rt in (py, runc):
+            say(f"  {rt.name + ' state':<60}{wall_ms(rt.argv('state', rt.cid('pst'))):>8.1f} ms")
+        entries = importtime_runs(python, lambda: [py.exe, *py.argv("state", py.cid("pst"))[1:]],
+                                  say)
+        for line in summarize_imports(entries, top=8):
+            say(line)
+    finally:
+        for rt in (py, runc):
+            quiet(rt, "delete", "-f", rt.cid("pst"))
+
+
 def profile(py: Runtime, runc: Runtime, say: Callable[[str], None]) -> None:
     """Print the profile of a single `pyruntime run /bin/true` (and runc's for context)."""
     interp = launcher_python(py.exe)
@@ -155,15 +188,10 @@ def profile(py: Runtime, runc: Runtime, say: Callable[[str], None]) -> None:
     if interp:
         say(f"== python -X importtime of `run` (launcher run as python3 -IS -X importtime; "
             f"per-module median of {IMPORT_RUNS} runs)")
-        runs = []
-        for _ in range(IMPORT_RUNS):
-            _, code, err = call([interp[0], "-IS", "-X", "importtime", py.exe,
-                                 *run_argv(py)[1:]], check=False)
-            if code != 0:
-                say(f"  (run exited {code}: {err.splitlines()[-1] if err else ''})")
-            runs.append(parse_importtime(err))
-        for line in summarize_imports(merge_runs(runs)):
+        entries = importtime_runs(interp[0], lambda: [py.exe, *run_argv(py)[1:]], say)
+        for line in summarize_imports(entries):
             say(line)
+        profile_state(py, runc, interp[0], say)
 
         say("== cProfile of one `run`, top 20 by cumulative time")
         with tempfile.NamedTemporaryFile(prefix="pyrt-prof-", suffix=".pstats") as out:

@@ -33,6 +33,7 @@
 #include <linux/capability.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+#include <net/if.h>
 #include <linux/fs.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -631,6 +632,26 @@ static void setup_namespaces(const struct pyrt_plan *p)
     }
 }
 
+/* A new network namespace starts with `lo` down; containers expect 127.0.0.1 to work. */
+static void bring_loopback_up(const struct pyrt_plan *p)
+{
+    struct ifreq ifr;
+    int sock;
+    if (!p->loopback_up)
+        return;
+    sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        fail(p, PYRT_STEP_LOOPBACK, 0);
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+        fail(p, PYRT_STEP_LOOPBACK, 1);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+        fail(p, PYRT_STEP_LOOPBACK, 2);
+    close(sock);
+}
+
 static void setup_host_side(const struct pyrt_plan *p)
 {
     if (p->cpu_initial &&
@@ -986,6 +1007,7 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
         if (p->set_groups)
             setgroups(0, NULL);
     }
+    bring_loopback_up(p);
     setup_host_side(p);
     if (!p->join_only) {
         umask(0);

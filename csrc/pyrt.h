@@ -49,7 +49,8 @@ enum pyrt_step {
     PYRT_STEP_FDS = 32,
     PYRT_STEP_EXEC = 33,
     PYRT_STEP_CLONE = 34,
-    PYRT_STEP_CGROUP = 35      /* index = tasks fd index */
+    PYRT_STEP_CGROUP = 35,     /* index = tasks fd index */
+    PYRT_STEP_LOOPBACK = 36
 };
 
 /* Filesystem operations, run in order inside the new mount namespace before pivot_root.
@@ -177,6 +178,7 @@ struct pyrt_plan {
     int stdio[3];                  /* fds to become 0, 1, 2 (-1: keep the inherited one) */
     int become_root;               /* in a new or joined user namespace: setresuid/gid(0) */
     int cgroup_fd;                 /* cgroup2 dir for CLONE_INTO_CGROUP, -1: none */
+    int loopback_up;               /* a new network namespace: bring `lo` up (runc does) */
     int *tasks_fds;                /* cgroup v1 `tasks` files: the child writes "0" to each */
     int n_tasks_fds;
 };

@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 from pyruntime import log
 from pyruntime.errors import ContainerError, NotExistError, NotRunningError, StateError
 from pyruntime.record import Record
-from pyruntime.state import State, StateStore, now_rfc3339
+from pyruntime.state import State, StateStore, cache_dir, now_rfc3339
 
 if TYPE_CHECKING:
     from typing import Any, Callable
@@ -225,7 +225,7 @@ class Runtime:
             from pyruntime.seccomp import compile_filter
 
             seccomp = compile_filter(linux["seccomp"], no_new_privs=plan.no_new_privs,
-                                     cache_dir=os.path.join(self.store.root, ".seccomp-cache"))
+                                     cache_dir=cache_dir("seccomp"))
 
         pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts, state.cgroup_paths)
         state.pid = pid
@@ -512,7 +512,7 @@ class Runtime:
             from pyruntime.seccomp import compile_filter
 
             seccomp = compile_filter(state.seccomp, no_new_privs=plan.no_new_privs,
-                                     cache_dir=os.path.join(self.store.root, ".seccomp-cache"))
+                                     cache_dir=cache_dir("seccomp"))
         undo: list[Callable[[], None]] = []
         try:
             pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts, state.cgroup_paths)

@@ -140,9 +140,9 @@ class ChildPlan(Record):
         "sched_attr", "ioprio", "set_user", "uid", "gid", "groups", "set_groups", "umask", "caps",
         "last_cap", "no_new_privs", "cwd", "exec_candidates", "argv", "env", "keep_fds",
         "want_hooks", "console", "console_size", "stdio", "mount_console", "join_only",
-        "become_root",
+        "become_root", "loopback_up",
     )
-    _defaults = {"join_only": False, "become_root": False}
+    _defaults = {"join_only": False, "become_root": False, "loopback_up": False}
     clone_flags: int
     unshare_flags: int
     join_namespaces: tuple[tuple[str, str], ...]  # (type, path), in setns order
@@ -188,6 +188,7 @@ class ChildPlan(Record):
     mount_console: bool
     join_only: bool
     become_root: bool
+    loopback_up: bool
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -728,6 +729,7 @@ def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: Launch
         want_hooks=any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer")),
         mount_console=opts.console,
         become_root=userns,
+        loopback_up=bool((clone | unshare) & Flags.get("CLONE_NEWNET")),
         **fields,
     )
 

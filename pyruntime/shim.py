@@ -66,6 +66,7 @@ class Step:
     EXEC = 33
     CLONE = 34
     CGROUP = 35
+    LOOPBACK = 36
 
 
 STEP_NAMES = {v: k for k, v in vars(Step).items() if k.isupper()}
@@ -220,6 +221,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.stdio = list(plan.stdio)
     p.become_root = int(plan.become_root)
     p.cgroup_fd = cgroup_fd
+    p.loopback_up = int(plan.loopback_up)
     tasks = ffi.new("int[]", list(tasks_fds or []) or [0])
     pk.keep.append(tasks)
     p.tasks_fds = tasks

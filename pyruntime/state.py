@@ -26,6 +26,12 @@ from pyruntime.host import is_alive
 DEFAULT_ROOT = "/run/pyruntime"
 
 
+def cache_dir(name: str) -> str:
+    """A cache directory beside (never inside) the default state roots: Docker shares its
+    --root with real runc, whose `list` would trip over anything but container dirs."""
+    return os.path.join(os.path.dirname(default_root()), "pyruntime-cache", name)
+
+
 def default_root() -> str:
     """/run/pyruntime for root; for a rootless caller $XDG_RUNTIME_DIR/pyruntime (as runc)."""
     if os.geteuid() == 0:

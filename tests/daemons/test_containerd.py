@@ -71,9 +71,7 @@ def test_ctr_run_missing_command_fails_with_runtime_error(ctr: Ctr, runtime: str
     assert ctr("container", "info", cid).returncode != 0 or ctr.task_status(cid) == ""
 
 
-@pytest.mark.parametrize("runtime", runtimes(
-    "new network namespace keeps lo DOWN; runc brings loopback up (ip link set lo up) "
-    "when it creates a netns itself (namespaces entry without path), ctr relies on that"))
+@pytest.mark.parametrize("runtime", runtimes())
 def test_ctr_run_new_netns_has_loopback_up(ctr: Ctr, runtime: str) -> None:
     res = ctr.run(runtime, ctr.new_id(), "sh", "-c",
                   "ip -o link show lo; cat /proc/net/dev | tail -n +3 | wc -l")
