@@ -46,7 +46,7 @@ def burst(rt: Runtime, n: int, i: int) -> tuple[float, float]:
     try:
         up, codes = spawn_all([rt.argv("run", "-d", "--bundle", rt.bundles["sleep"], "--pid-file",
                                        os.path.join(piddir, c), c) for c in ids])
-        failed = [c for c, code in zip(ids, codes) if code != 0]
+        failed = [c for c, code in zip(ids, codes, strict=False) if code != 0]
         if failed:
             raise BenchError(f"{rt.name}: {len(failed)}/{n} concurrent run -d failed")
         dead = [c for c in ids if not alive(pid_from_file(os.path.join(piddir, c)))]

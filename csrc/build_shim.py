@@ -69,7 +69,8 @@ def make_ffi() -> FFI:
     ffi.cdef((HERE / "pyrt.h").read_text() + KERNEL_CONSTANTS)
     ffi.set_source(
         "pyruntime._shim",
-        '#ifndef _GNU_SOURCE\n#define _GNU_SOURCE\n#endif\n#include <sched.h>\n#include <sys/mount.h>\n'
+        '#ifndef _GNU_SOURCE\n#define _GNU_SOURCE\n#endif\n'
+        '#include <sched.h>\n#include <sys/mount.h>\n'
         '#include <linux/mount.h>\n#include <sys/stat.h>\n#include <stdint.h>\n#include "pyrt.h"\n',
         # setuptools wants paths relative to setup.py
         sources=[os.path.relpath(HERE / "pyrt.c")],

@@ -12,12 +12,12 @@ use so that the CLI's start-up pays nothing for them.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-__all__ = ["run", "Container", "ContainerState", "Spec", "ContainerError"]
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyruntime.api import Container, ContainerError, ContainerState, Spec, run
+
+__version__ = "0.1.0"
+__all__ = ["run", "Container", "ContainerState", "Spec", "ContainerError"]
 
 
 def __getattr__(name: str) -> object:

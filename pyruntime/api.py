@@ -23,11 +23,13 @@ from pyruntime.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any, Sequence
+    from collections.abc import Sequence
+    from typing import IO, Any
 
     from pyruntime.state import State
 
     Stream = int | IO[Any] | None
+
 
 __all__ = ["run", "Container", "ContainerState", "Spec", "ContainerError"]
 

@@ -13,6 +13,7 @@ import select
 import signal
 import socket
 import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

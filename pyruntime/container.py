@@ -8,19 +8,20 @@ Must not touch: argv parsing or output formats (cli/), raw C structs (shim.py).
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False
 
 from pyruntime import log
 from pyruntime.errors import ContainerError, NotExistError, NotRunningError, StateError
 from pyruntime.record import Record
 from pyruntime.state import State, StateStore, cache_dir, now_rfc3339
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
     from pyruntime.cgroups import CgroupManager
     from pyruntime.plan import ChildPlan
-
 
 
 class CreateOptions(Record):
@@ -210,9 +211,8 @@ class Runtime:
                        if mgr.version == 1 else {})
             facts = gather_facts(rootfs, cg_dirs, None if mgr.version == 1 else
                                  mgr.joinable_paths().get(""))
-        from pyruntime.plan import LaunchOptions, build_plan
-
         from pyruntime.host import with_home
+        from pyruntime.plan import LaunchOptions, build_plan
 
         process = with_home(dict(config.get("process") or {}), rootfs)
         terminal = bool(process.get("terminal"))
@@ -231,8 +231,8 @@ class Runtime:
         state.pid = pid
         state.start_time = process_start_time(pid)
         try:
-            from pyruntime.host import write_id_maps
             from pyruntime import shim
+            from pyruntime.host import write_id_maps
 
             write_id_maps(pid, plan.uid_mappings, plan.gid_mappings)
             shim.send_go(sock)
@@ -856,7 +856,8 @@ def _open_namespace(kind: str, path: str) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise StateError(f"open {kind} namespace {path}: {os.strerror(e.errno or 0).lower()}") from e
+        reason = os.strerror(e.errno or 0).lower()
+        raise StateError(f"open {kind} namespace {path}: {reason}") from e
     try:
         nstype = fcntl.ioctl(fd, 0xB703)  # NS_GET_NSTYPE
     except OSError as e:

@@ -7,11 +7,12 @@ Must not touch: containers or state.
 from __future__ import annotations
 
 import os
+
+from pyruntime.spec import constants as C
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from pyruntime.spec import constants as C
 
 
 def features() -> dict[str, Any]:

@@ -8,13 +8,14 @@ Must not touch: state files, cgroups.
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Mapping, Sequence
 
 from pyruntime import log
 from pyruntime.errors import HookError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 def _wait_pidfd(pid: int, pidfd: int, timeout: float | None) -> int | None:

@@ -8,10 +8,12 @@ Must not touch: container state or policy.
 from __future__ import annotations
 
 import os
+
 TYPE_CHECKING = False
 
+
 if TYPE_CHECKING:
-    from typing import Iterable
+    from collections.abc import Iterable
 
     from pyruntime.plan import HostFacts, IdMapping
 
@@ -143,7 +145,8 @@ def signal_pid(pid: int, start_time: int | None, sig: int) -> bool:
         os.close(fd)
 
 
-def write_id_maps(pid: int, uid_maps: tuple[IdMapping, ...], gid_maps: tuple[IdMapping, ...]) -> None:
+def write_id_maps(pid: int, uid_maps: tuple[IdMapping, ...],
+                  gid_maps: tuple[IdMapping, ...]) -> None:
     """Write /proc/PID/{gid,uid}_map (as root: no newuidmap needed).
 
     A rootless caller may map only its own ids, and only after denying setgroups(2).

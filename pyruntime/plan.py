@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import struct
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Mapping, Sequence
 
 from pyruntime import log
 from pyruntime.errors import SpecError
 from pyruntime.record import Record
 from pyruntime.spec import constants as C
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CPU_SET_BYTES = 128
@@ -370,7 +371,8 @@ def plan_mount(index: int, mount: Mapping[str, Any], bundle: str, facts: HostFac
             is_dir = os.path.isdir(source)
             os.stat(source)
         except OSError as e:
-            raise SpecError(f"{where}.source", f"{source}: {os.strerror(e.errno or 2).lower()}") from e
+            reason = os.strerror(e.errno or 2).lower()
+            raise SpecError(f"{where}.source", f"{source}: {reason}") from e
         ops.append(Op("MKDIR" if is_dir else "MKFILE", dest, mode=0o755 if is_dir else 0o644,
                       label=label))
         rec = flags & Flags.get("MS_REC")
@@ -617,7 +619,7 @@ def env_value(env: Sequence[str], name: str) -> str | None:
 
 
 def exec_candidates(arg0: str, env: Sequence[str], cwd: str) -> tuple[str, ...]:
-    """Paths inside the container to try for args[0], like exec.LookPath with the container's PATH."""
+    """Paths inside the container to try for args[0] (exec.LookPath over the container's PATH)."""
     if "/" in arg0:
         return (arg0 if arg0.startswith("/") else os.path.normpath(os.path.join(cwd, arg0)),)
     path = env_value(env, "PATH")

@@ -8,15 +8,15 @@ Must not touch: policy (the plan decides), state or cgroups.
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 from pyruntime._shim import ffi, lib
 from pyruntime.errors import ChildSetupError
 from pyruntime.plan import ChildPlan
 from pyruntime.record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OP_KINDS = {
     "MKDIR": lib.PYRT_OP_MKDIR, "MKFILE": lib.PYRT_OP_MKFILE, "MOUNT": lib.PYRT_OP_MOUNT,
@@ -125,7 +125,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p = ffi.new("struct pyrt_plan *")
     p.clone_flags = plan.clone_flags
     p.unshare_flags = plan.unshare_flags
-    for i, (fd, (kind, _path)) in enumerate(zip(join_fds, plan.join_namespaces)):
+    for i, (fd, (kind, _path)) in enumerate(zip(join_fds, plan.join_namespaces, strict=False)):
         from pyruntime.plan import Flags
         from pyruntime.spec.constants import NAMESPACES
 

@@ -14,14 +14,14 @@ import errno
 import fcntl
 import os
 import time
-TYPE_CHECKING = False
 
+from pyruntime import jsonio
+from pyruntime.errors import NotExistError, StateError
+from pyruntime.host import is_alive
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from pyruntime.errors import NotExistError, StateError
-from pyruntime import jsonio
-from pyruntime.host import is_alive
 
 DEFAULT_ROOT = "/run/pyruntime"
 

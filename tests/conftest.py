@@ -12,8 +12,9 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ class Bundle:
     def rootfs(self) -> Path:
         return self.path / "rootfs"
 
-    def write(self) -> "Bundle":
+    def write(self) -> Bundle:
         (self.path / "config.json").write_text(json.dumps(self.config, indent=2))
         return self
 

@@ -9,12 +9,13 @@ Must not touch: files, BPF syscalls.
 
 from __future__ import annotations
 
+from pyruntime.cgroups.resources import DeviceRule
+from pyruntime.record import Record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cgroups.resources import DeviceRule
-from pyruntime.record import Record
 
 # (path or None, rule): runc's AllowedDevices, appended after the config's rules. A
 # default with a path is dropped when linux.devices has a node at that path (the

@@ -13,12 +13,14 @@ from __future__ import annotations
 import errno
 import os
 import time
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pyruntime.errors import CgroupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
 
 # Set by record_writes(); called as recorder(path, value) before every write.
 _recorder: Callable[[str, str], None] | None = None
@@ -30,7 +32,10 @@ def record_writes() -> Iterator[list[tuple[str, str]]]:
     global _recorder
     log: list[tuple[str, str]] = []
     previous = _recorder
-    _recorder = lambda path, value: log.append((path, value))
+    def record(path: str, value: str) -> None:
+        log.append((path, value))
+
+    _recorder = record
     try:
         yield log
     finally:

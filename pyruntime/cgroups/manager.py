@@ -12,13 +12,16 @@ import os
 import signal as _signal
 import time
 from abc import ABC, abstractmethod
-TYPE_CHECKING = False
 
 from pyruntime.cgroups import fsio
 from pyruntime.errors import CgroupError
 
+TYPE_CHECKING = False
+
+
 if TYPE_CHECKING:
     from typing import Any
+
     from pyruntime.cgroups.resources import Resources
 
 # Writing a pid to cgroup.procs fails with EINVAL while the task is still being

@@ -9,12 +9,14 @@ Must not touch: files, the kernel. Everything here is pure.
 from __future__ import annotations
 
 import math
+
+from pyruntime.errors import CgroupError, SpecError
+from pyruntime.record import Record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.record import Record
-from pyruntime.errors import CgroupError, SpecError
 
 PREFIX = "linux.resources"
 

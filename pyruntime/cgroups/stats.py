@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from pyruntime.cgroups import fsio
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
 
     Reader = Callable[[str], "str | None"]
 
-from pyruntime.cgroups import fsio
 
 NS_PER_SEC = 1_000_000_000
 MAX_U64 = 2**64 - 1

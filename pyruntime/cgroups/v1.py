@@ -16,15 +16,18 @@ from __future__ import annotations
 import errno
 import os
 import time
-TYPE_CHECKING = False
 
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import CgroupManager
 from pyruntime.cgroups.paths import UNIFIED, V1_SUBSYSTEMS
 from pyruntime.errors import CgroupError
 
+TYPE_CHECKING = False
+
+
 if TYPE_CHECKING:
     from typing import Any
+
     from pyruntime.cgroups.resources import Resources
 
 _FREEZE_ATTEMPTS = 1000

@@ -12,16 +12,18 @@ import errno
 import os
 import signal as _signal
 import time
-TYPE_CHECKING = False
 
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import CgroupManager
 from pyruntime.errors import CgroupError
 
+TYPE_CHECKING = False
+
+
 if TYPE_CHECKING:
+    import logging
     from collections.abc import Callable
     from typing import Any
-    import logging
 
     from pyruntime.cgroups.resources import Resources
 
@@ -216,7 +218,8 @@ class V2Manager(CgroupManager):
             except OSError as e:
                 if e.errno != errno.EINVAL or res.cpu_quota is None:
                     raise CgroupError(
-                        f"unable to write {str(res.cpu_burst)!r} to {os.path.join(d, 'cpu.max.burst')}: "
+                        f"unable to write {str(res.cpu_burst)!r} to "
+                        f"{os.path.join(d, 'cpu.max.burst')}: "
                         f"{fsio.describe(e)}"
                     ) from e
                 burst_later = True
@@ -252,7 +255,8 @@ class V2Manager(CgroupManager):
                         ) from e
                     if ctrl != "cgroup" and ctrl not in self.controllers():
                         raise CgroupError(
-                            f"unified resource {key!r} can't be set: controller {ctrl!r} not available"
+                            f"unified resource {key!r} can't be set: "
+                            f"controller {ctrl!r} not available"
                         ) from e
                 raise CgroupError(
                     f"unable to set unified resource {key!r} to {value!r}: {fsio.describe(e)}"

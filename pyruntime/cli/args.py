@@ -6,11 +6,11 @@ Must not touch: what the flags mean.
 
 from __future__ import annotations
 
+from pyruntime.record import Record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from pyruntime.record import Record
 
 
 class UsageError(Exception):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+
+from pyruntime.cli.args import Flag, Parsed, UsageError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Flag, Parsed, UsageError
 
 CREATE_FLAGS = (
     Flag(("--bundle", "-b"), "path to the root of the bundle directory", "PATH", default=""),

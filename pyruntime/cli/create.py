@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pyruntime.cli.args import Parsed
+from pyruntime.cli.common import CREATE_FLAGS, create_options, one_id, runtime
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Parsed
-from pyruntime.cli.common import CREATE_FLAGS, create_options, one_id, runtime
 
 SYNOPSIS = "[command options] <container-id>"
 FLAGS = CREATE_FLAGS
@@ -17,5 +18,6 @@ ERROR_PREFIX = "pyruntime create failed: "
 def run(parsed: Parsed, ctx: Any) -> int:
     """Create the container and leave its init waiting for `start`."""
     cid = one_id(parsed)
-    runtime(ctx).create(cid, parsed.get("bundle") or ".", create_options(parsed, ctx.systemd_cgroup))
+    opts = create_options(parsed, ctx.systemd_cgroup)
+    runtime(ctx).create(cid, parsed.get("bundle") or ".", opts)
     return 0

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
 from pyruntime.cli.common import one_id, runtime
 from pyruntime.errors import ContainerError
 from pyruntime.jsonio import dumps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 SYNOPSIS = "[command options] <container-id>"
 FLAGS = (

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import os
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
 from pyruntime.cli.common import runtime
 
-SYNOPSIS = "[command options] <container-id> <command> [command options]  || -p process.json <container-id>"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+SYNOPSIS = ("[command options] <container-id> <command> [command options]"
+            "  || -p process.json <container-id>")
 ERROR_PREFIX = "exec failed: "
 FLAGS = (
     Flag(("--console-socket",), "path to an AF_UNIX socket which will receive the pty master",
@@ -78,7 +81,8 @@ def process_from_flags(parsed: Parsed, base: dict[str, Any]) -> dict[str, Any]:
     if caps:
         sets = dict(proc.get("capabilities") or {})
         for key in ("bounding", "effective", "permitted"):
-            sets[key] = list(sets.get(key) or []) + [c for c in caps if c not in (sets.get(key) or [])]
+            have = list(sets.get(key) or [])
+            sets[key] = have + [c for c in caps if c not in have]
         proc["capabilities"] = sets
     return proc
 

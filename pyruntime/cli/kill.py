@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pyruntime.cli.args import Flag, Parsed, UsageError
+from pyruntime.cli.common import runtime
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Flag, Parsed, UsageError
-from pyruntime.cli.common import runtime
 
 SYNOPSIS = "[command options] <container-id> [signal]"
 FLAGS = (Flag(("--all", "-a"), "send the specified signal to all processes inside the container"),)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+
+from pyruntime.cli.args import Flag, Parsed, UsageError
+from pyruntime.cli.common import print_json, runtime
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Flag, Parsed, UsageError
-from pyruntime.cli.common import print_json, runtime
 
 SYNOPSIS = "[command options]"
 FLAGS = (
@@ -56,6 +58,7 @@ def run(parsed: Parsed, ctx: Any) -> int:
              for d in docs]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
-        sys.stdout.write("".join(c.ljust(max(w + 3, 12)) for c, w in zip(r[:-1], widths))
+        cells = zip(r[:-1], widths, strict=False)
+        sys.stdout.write("".join(c.ljust(max(w + 3, 12)) for c, w in cells)
                          + r[-1] + "\n")
     return 0

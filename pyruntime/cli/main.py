@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+
+from pyruntime.cli.args import Flag, UsageError, parse
+from pyruntime.record import Record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
-from pyruntime.cli.args import Flag, UsageError, parse
-from pyruntime.record import Record
 
 VERSION = "0.1.0"
 
@@ -109,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if g.get("help") else 1
     command = ALIASES.get(g.args[0], g.args[0])
     from pyruntime import log
-
     from pyruntime.state import default_root
 
     ctx = Context(

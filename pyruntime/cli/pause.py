@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pyruntime.cli.args import Parsed, UsageError
+from pyruntime.cli.common import runtime
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Parsed, UsageError
-from pyruntime.cli.common import runtime
 
 SYNOPSIS = "<container-id> [container-id...]"
 FLAGS = ()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
 from pyruntime.cli.common import print_json, runtime
 from pyruntime.errors import ContainerError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 SYNOPSIS = "[command options] <container-id> [ps options]"
 FLAGS = (Flag(("--format", "-f"), "select one of: table or json", "FORMAT", default="table"),)

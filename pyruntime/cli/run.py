@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pyruntime.cli.args import Flag, Parsed
+from pyruntime.cli.common import CREATE_FLAGS, create_options, one_id, runtime
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Flag, Parsed
-from pyruntime.cli.common import CREATE_FLAGS, create_options, one_id, runtime
 
 SYNOPSIS = "[command options] <container-id>"
 FLAGS = CREATE_FLAGS + (

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+
+from pyruntime.cli.args import Flag, Parsed
+from pyruntime.errors import ContainerError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Flag, Parsed
-from pyruntime.errors import ContainerError
 
 SYNOPSIS = "[command options]"
 FLAGS = (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pyruntime.cli.args import Parsed
+from pyruntime.cli.common import one_id, print_json, runtime
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Parsed
-from pyruntime.cli.common import one_id, print_json, runtime
 
 SYNOPSIS = "<container-id>"
 FLAGS = ()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+
+from pyruntime.cli.args import Flag, Parsed, UsageError
+from pyruntime.cli.common import one_id, runtime
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Flag, Parsed, UsageError
-from pyruntime.cli.common import one_id, runtime
 
 SYNOPSIS = "[command options] <container-id>"
 FLAGS = (

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+
+from pyruntime.cli.args import Flag, Parsed
+from pyruntime.errors import SpecError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.cli.args import Flag, Parsed
-from pyruntime.errors import SpecError
 
 SYNOPSIS = "[--bundle PATH]"
 FLAGS = (Flag(("--bundle", "-b"), "path to the root of the bundle directory", "PATH",

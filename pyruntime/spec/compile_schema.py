@@ -282,7 +282,7 @@ def render(schema_dir: Path = SCHEMA_DIR) -> str:
     lines.append("}")
     lines.append("")
     lines.append("NODES: tuple[tuple[tuple[int, Any], ...], ...] = (")
-    for i, (node, at) in enumerate(zip(nodes, where)):
+    for i, (node, at) in enumerate(zip(nodes, where, strict=False)):
         lines.append(f"    # {i}: {at}")
         text = pprint.pformat(node, width=_WIDTH - 4, sort_dicts=False)
         lines.extend("    " + line for line in text.splitlines())

@@ -6,7 +6,6 @@ Must not touch: I/O. Kernel flag values that differ by architecture come from th
 
 from __future__ import annotations
 
-
 OCI_VERSION = "1.3.0"
 OCI_VERSION_MIN = "1.0.0"
 OCI_VERSION_MAX = "1.3.0"

@@ -7,11 +7,13 @@ Must not touch: files (the CLI writes it).
 from __future__ import annotations
 
 import os
+
+from pyruntime.spec.constants import OCI_VERSION
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyruntime.spec.constants import OCI_VERSION
 
 MASKED_PATHS = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                 "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",

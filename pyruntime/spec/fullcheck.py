@@ -10,7 +10,7 @@ Must not touch: the create/run hot path (jsonschema costs ~120 ms to import;
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ ENTRY_POINTS: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def registry() -> Any:
     """Return a ``referencing.Registry`` holding every vendored schema file."""
     from referencing import Registry, Resource
@@ -55,7 +55,7 @@ def validator_for(ref: str) -> Any:
     return jsonschema.Draft4Validator({"$ref": BASE_URI + ref}, registry=registry())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> Any:
     return validator_for(ENTRY_POINTS[kind])
 

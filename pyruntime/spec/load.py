@@ -7,11 +7,12 @@ Must not touch: the kernel (besides reading the file); never imports jsonschema.
 from __future__ import annotations
 
 import os
+
+from pyruntime.errors import SpecError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from pyruntime.errors import SpecError
 
 
 def parse_json(data: bytes, what: str) -> Any:

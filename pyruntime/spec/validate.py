@@ -15,14 +15,14 @@ same documents as jsonschema.
 
 from __future__ import annotations
 
-
 from pyruntime.errors import SpecError
 from pyruntime.spec.schema import compiled as _c
 
-# typing costs ~3 ms to import; mypy still sees the annotations.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+# typing costs ~3 ms to import; mypy still sees the annotations.
 
 __all__ = [
     "validate_config",
@@ -187,7 +187,7 @@ def _check(n: int, x: Any) -> None:
                 _check(sub, x)
         elif code == _ITEMS_TUPLE:
             if isinstance(x, list):
-                for i, (sub, item) in enumerate(zip(arg, x)):
+                for i, (sub, item) in enumerate(zip(arg, x, strict=False)):
                     try:
                         _check(sub, item)
                     except _Invalid as e:

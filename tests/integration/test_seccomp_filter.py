@@ -27,7 +27,8 @@ from pyruntime.seccomp import CompiledFilter, compile_filter  # noqa: E402
 
 pytestmark = pytest.mark.root
 
-DOCKER_CONFIG = Path("/work/shared/contract-examples/docker-run-d-default.config.json")
+DOCKER_CONFIG = (Path(__file__).resolve().parents[2].parent / "shared" / "contract-examples"
+                 / "docker-run-d-default.config.json")
 PR_SET_NO_NEW_PRIVS = 38
 MKDIR_TMP = "import os\ntry: os.mkdir('/tmp')\nexcept OSError as e: print(e.errno)"
 

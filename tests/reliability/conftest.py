@@ -13,8 +13,9 @@ import os
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings

@@ -14,16 +14,27 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.conftest import (COUNTS, RELIABILITY, alive, call, debris, examples,
-                                        no_traceback, ok, one_line_error, state_of,
-                                        wait_clean)
+from tests.reliability.conftest import (
+    COUNTS,
+    RELIABILITY,
+    alive,
+    call,
+    debris,
+    examples,
+    no_traceback,
+    ok,
+    one_line_error,
+    state_of,
+    wait_clean,
+)
 
 pytestmark = pytest.mark.root
 

@@ -16,7 +16,7 @@ from pyruntime.cgroups.resources import (
 )
 from pyruntime.errors import CgroupError, SpecError
 
-EXAMPLES = Path("/work/shared/contract-examples")
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "contract-examples"
 
 
 def test_parse_resources_none_is_empty():

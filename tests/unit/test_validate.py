@@ -24,7 +24,7 @@ from pyruntime.spec.validate import (
     validate_state,
 )
 
-EXAMPLES = Path("/work/shared/contract-examples")
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "contract-examples"
 REPO = Path(__file__).resolve().parents[2]
 
 # Kind of each example file, from its second suffix.

@@ -23,7 +23,7 @@ from pyruntime.errors import SpecError
 from pyruntime.spec import compile_schema, fullcheck, validate
 from pyruntime.spec.schema import compiled as c
 
-EXAMPLES = Path("/work/shared/contract-examples")
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "contract-examples"
 
 SETTINGS = settings(
     max_examples=150,
