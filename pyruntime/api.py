@@ -153,6 +153,7 @@ class Container:
         self.id = container_id
         self._rt = _runtime or Runtime(root)
         self._pidfd = -1  # set when this process created the container (its init is our child)
+        self._stdio: _Stdio | None = None
 
     @classmethod
     def create(cls, container_id: str, bundle: str | os.PathLike[str], *,
@@ -263,7 +264,7 @@ class Container:
         """
         import time
 
-        stdio = getattr(self, "_stdio", None)
+        stdio = self._stdio
         if stdio is None:
             return None, None
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -318,9 +319,8 @@ class Container:
         if self._pidfd >= 0:
             os.close(self._pidfd)
             self._pidfd = -1
-        stdio = getattr(self, "_stdio", None)
-        if stdio is not None:
-            stdio.close_all()
+        if self._stdio is not None:
+            self._stdio.close_all()
 
     def __enter__(self) -> Container:
         return self

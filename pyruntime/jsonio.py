@@ -33,7 +33,7 @@ class _Context:
         return float(name.lower().replace("infinity", "inf"))
 
 
-_scan = _json.make_scanner(_Context())
+_scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
 
 
 def loads(text: str | bytes) -> Any:
@@ -73,7 +73,7 @@ _quote = _json.encode_basestring
 def dumps(value: Any, indent: int | None = None, _level: int = 0) -> str:
     """Serialise like Go: compact `{"a":1}`, or indented with `"a": 1`."""
     if isinstance(value, str):
-        return _quote(value)  # type: ignore[no-any-return]
+        return _quote(value)
     if value is True:
         return "true"
     if value is False:

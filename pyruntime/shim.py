@@ -94,24 +94,24 @@ class _Packer:
     def __init__(self) -> None:
         self.keep: list[Any] = []
 
-    def str(self, value: str | None) -> Any:
+    def cstr(self, value: str | None) -> Any:
         if value is None:
             return ffi.NULL
         buf = ffi.new("char[]", os.fsencode(value))
         self.keep.append(buf)
         return buf
 
-    def bytes(self, value: bytes | None) -> Any:
+    def cbytes(self, value: bytes | None) -> Any:
         if value is None:
             return ffi.NULL
         buf = ffi.new("unsigned char[]", value)
         self.keep.append(buf)
         return buf
 
-    def strv(self, values: tuple[str, ...]) -> Any:
+    def cstrv(self, values: tuple[str, ...]) -> Any:
         arr = ffi.new("char *[]", len(values) + 1)
         for i, v in enumerate(values):
-            arr[i] = self.str(v)
+            arr[i] = self.cstr(v)
         arr[len(values)] = ffi.NULL
         self.keep.append(arr)
         return arr
@@ -133,11 +133,11 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
         p.join_types[i] = Flags.get(NAMESPACES[kind][0])
     p.n_join = len(join_fds)
     p.pidns_fd = pidns_fd
-    p.timens_offsets = pk.str(plan.timens_offsets)
+    p.timens_offsets = pk.cstr(plan.timens_offsets)
     p.sync_fd = sync_fd
     p.want_hooks = int(plan.want_hooks)
-    p.rootfs = pk.str(plan.rootfs)
-    p.rootfs_parent_mount = pk.str(plan.rootfs_parent_mount)
+    p.rootfs = pk.cstr(plan.rootfs)
+    p.rootfs_parent_mount = pk.cstr(plan.rootfs_parent_mount)
     p.root_propagation = plan.root_propagation
     p.rootfs_propagation = plan.rootfs_propagation
     p.root_readonly = int(plan.root_readonly)
@@ -148,10 +148,10 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
         o = ops[i]
         o.kind = OP_KINDS[op.kind]
         o.options = lib.PYRT_OPT_OPTIONAL if op.optional else 0
-        o.path = pk.str(op.path)
-        o.source = pk.str(op.source)
-        o.fstype = pk.str(op.fstype)
-        o.data = pk.str(op.data)
+        o.path = pk.cstr(op.path)
+        o.source = pk.cstr(op.source)
+        o.fstype = pk.cstr(op.fstype)
+        o.data = pk.cstr(op.data)
         o.mflags = op.mflags
         o.attr_set = op.attr_set
         o.attr_clr = op.attr_clr
@@ -162,12 +162,12 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
         o.gid = op.gid
     p.ops = ops
     p.n_ops = len(plan.ops)
-    p.fifo_path = pk.str(plan.fifo_path)
-    p.hostname = pk.str(plan.hostname)
-    p.domainname = pk.str(plan.domainname)
-    p.oom_score_adj = pk.str(None if plan.oom_score_adj is None else str(plan.oom_score_adj))
-    p.cpu_initial = pk.bytes(plan.cpu_initial)
-    p.cpu_final = pk.bytes(plan.cpu_final)
+    p.fifo_path = pk.cstr(plan.fifo_path)
+    p.hostname = pk.cstr(plan.hostname)
+    p.domainname = pk.cstr(plan.domainname)
+    p.oom_score_adj = pk.cstr(None if plan.oom_score_adj is None else str(plan.oom_score_adj))
+    p.cpu_initial = pk.cbytes(plan.cpu_initial)
+    p.cpu_final = pk.cbytes(plan.cpu_final)
     p.cpu_set_size = len(plan.cpu_initial or plan.cpu_final or b"")
     rl = ffi.new("struct pyrt_rlimit[]", max(len(plan.rlimits), 1))
     pk.keep.append(rl)
@@ -178,7 +178,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.rlimits = rl
     p.n_rlimits = len(plan.rlimits)
     p.personality = -1 if plan.personality is None else plan.personality
-    p.sched_attr = pk.bytes(plan.sched_attr)
+    p.sched_attr = pk.cbytes(plan.sched_attr)
     p.sched_attr_size = len(plan.sched_attr or b"")
     p.ioprio = -1 if plan.ioprio is None else plan.ioprio
     p.set_user = int(plan.set_user)
@@ -200,19 +200,19 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.last_cap = plan.last_cap
     p.no_new_privs = int(plan.no_new_privs)
     if seccomp is not None:
-        p.seccomp_bpf = pk.bytes(seccomp.bpf)
+        p.seccomp_bpf = pk.cbytes(seccomp.bpf)
         p.seccomp_len = seccomp.length
         p.seccomp_flags = seccomp.flags
         p.seccomp_early = int(seccomp.before_privilege_drop)
-    p.cwd = pk.str(plan.cwd)
+    p.cwd = pk.cstr(plan.cwd)
     cands = ffi.new("const char *[]", len(plan.exec_candidates))
     for i, c in enumerate(plan.exec_candidates):
-        cands[i] = pk.str(c)
+        cands[i] = pk.cstr(c)
     pk.keep.append(cands)
     p.exec_candidates = cands
     p.n_candidates = len(plan.exec_candidates)
-    p.argv = pk.strv(plan.argv)
-    p.envp = pk.strv(plan.env)
+    p.argv = pk.cstrv(plan.argv)
+    p.envp = pk.cstrv(plan.env)
     p.keep_fds = plan.keep_fds
     p.console_socket = console_socket
     p.console_rows, p.console_cols = plan.console_size
@@ -252,8 +252,8 @@ def spawn_in_namespaces(pid: int, nstypes: int, path: str, argv: list[str], env:
     """
     pk = _Packer()
     pidfd = ffi.new("int *", -1)
-    child = lib.pyrt_spawn_in_ns(pid, nstypes, pk.str(path), pk.strv(tuple(argv)),
-                                 pk.strv(tuple(env)), stdin, stdout, stderr, pidfd)
+    child = lib.pyrt_spawn_in_ns(pid, nstypes, pk.cstr(path), pk.cstrv(tuple(argv)),
+                                 pk.cstrv(tuple(env)), stdin, stdout, stderr, pidfd)
     if child < 0:
         raise OSError(-child, os.strerror(-child))
     return child, pidfd[0]

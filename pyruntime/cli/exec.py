@@ -47,7 +47,8 @@ def process_from_flags(parsed: Parsed, base: dict[str, Any]) -> dict[str, Any]:
     """
     if len(parsed.args) < 2:
         raise UsageError("exec args cannot be empty")
-    proc = copy.deepcopy(base) if base else {"user": {"uid": 0, "gid": 0}, "cwd": "/"}
+    proc: dict[str, Any] = (copy.deepcopy(base) if base
+                            else {"user": {"uid": 0, "gid": 0}, "cwd": "/"})
     proc["args"] = parsed.args[1:]
     proc["terminal"] = bool(parsed.get("tty"))
     proc.pop("consoleSize", None)
