@@ -15,21 +15,19 @@ so paths without a seccomp profile never load libseccomp.
 from __future__ import annotations
 
 import errno as errno_mod
-import functools
-import importlib
-import json
-import logging
 import os
 import stat
 import struct
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, NamedTuple
 
+from pyruntime import log
 from pyruntime.errors import SpecError
+from pyruntime.record import Record
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import ModuleType
+    from typing import Any
 
 ROOT_PATH = "linux.seccomp"
 
@@ -101,8 +99,7 @@ BINARY_TREE_MIN_RULES = 32
 SOCK_FILTER_SIZE = 8  # sizeof(struct sock_filter)
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledFilter:
+class CompiledFilter(Record):
     """A seccomp filter ready for ``seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)``.
 
     ``bpf`` is the array of ``struct sock_filter`` (native endian), ``length`` its number of
@@ -113,6 +110,8 @@ class CompiledFilter:
     must load it before dropping capabilities and changing uid, not just before exec.
     """
 
+    __slots__ = ("bpf", "length", "flags", "listener", "listener_path", "listener_metadata",
+                 "before_privilege_drop")
     bpf: bytes
     length: int
     flags: int
@@ -122,14 +121,16 @@ class CompiledFilter:
     before_privilege_drop: bool
 
 
-class _Arg(NamedTuple):
+class _Arg(Record):
+    __slots__ = ("arg", "op", "value", "value_two")
     arg: int
     op: str
     value: int
     value_two: int
 
 
-class _Rule(NamedTuple):
+class _Rule(Record):
+    __slots__ = ("path", "names", "action", "errno_ret", "args")
     path: str  # JSON path of the syscalls[] entry, for error messages
     names: tuple[str, ...]
     action: str
@@ -137,13 +138,18 @@ class _Rule(NamedTuple):
     args: tuple[_Arg, ...]
 
 
-@functools.cache
+_BINDING: list[ModuleType] = []
+
+
 def _binding() -> ModuleType:
     """Import the compiled libseccomp binding on first use."""
-    try:
-        return importlib.import_module("pyruntime._libseccomp")
-    except ImportError as e:  # built without libseccomp-dev, or not built at all
-        raise SpecError(ROOT_PATH, f"seccomp is not supported by this build: {e}") from e
+    if not _BINDING:
+        try:
+            from pyruntime import _libseccomp
+        except ImportError as e:  # built without libseccomp-dev, or not built at all
+            raise SpecError(ROOT_PATH, f"seccomp is not supported by this build: {e}") from e
+        _BINDING.append(_libseccomp)
+    return _BINDING[0]
 
 
 def _uint(value: object, limit: int) -> int | None:
@@ -174,12 +180,12 @@ def _check_action(value: object, path: str) -> str:
 def _parse_args(raw: object, path: str) -> tuple[_Arg, ...]:
     if raw is None:
         return ()
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+    if not isinstance(raw, (list, tuple)):
         raise SpecError(path, "must be an array")
     args = []
     for i, item in enumerate(raw):
         ipath = f"{path}[{i}]"
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             raise SpecError(ipath, "must be an object")
         index = _uint(item.get("index"), MAX_ARGS - 1)
         if index is None:
@@ -203,15 +209,15 @@ def _parse_rules(raw: object) -> list[_Rule]:
     path = f"{ROOT_PATH}.syscalls"
     if raw is None:
         return []
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+    if not isinstance(raw, (list, tuple)):
         raise SpecError(path, "must be an array")
     rules = []
     for i, entry in enumerate(raw):
         epath = f"{path}[{i}]"
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             raise SpecError(epath, "must be an object")
         names = entry.get("names")
-        if not isinstance(names, Sequence) or isinstance(names, str) or not names:
+        if not isinstance(names, (list, tuple)) or not names:
             raise SpecError(f"{epath}.names", "must be a non-empty array of syscall names")
         for j, name in enumerate(names):
             if not isinstance(name, str) or not name:
@@ -231,7 +237,7 @@ def _parse_flags(raw: object) -> list[str]:
         # loading any filter makes the kernel force the costly speculative-store-bypass
         # mitigation on the container (the spec leaves the default to the runtime).
         return [FLAG_SPEC_ALLOW] if FLAG_SPEC_ALLOW in supported_flags() else []
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+    if not isinstance(raw, (list, tuple)):
         raise SpecError(path, "must be an array")
     for i, flag in enumerate(raw):
         if flag not in KNOWN_FLAGS:
@@ -339,7 +345,7 @@ def compile_filter(
             return code on an action that has none, a rule libseccomp refuses, or a program
             longer than the kernel accepts. The error's path names the offending value.
     """
-    if not isinstance(seccomp, Mapping):
+    if not isinstance(seccomp, dict):
         raise SpecError(ROOT_PATH, "must be an object")
     key = _cache_key(seccomp) if cache_dir else None
     if key is not None and cache_dir is not None:
@@ -352,7 +358,8 @@ def compile_filter(
     return _finish(seccomp, bpf, kernel_flags, no_new_privs)
 
 
-class _Profile(NamedTuple):
+class _Profile(Record):
+    __slots__ = ("default", "default_errno", "rules", "flags", "archs", "listener")
     default: str
     default_errno: int | None
     rules: list[_Rule]
@@ -386,7 +393,7 @@ def _validate(seccomp: Mapping[str, Any]) -> _Profile:
     if listener and not listener_path:
         raise SpecError(f"{ROOT_PATH}.listenerPath", "must be set when SCMP_ACT_NOTIFY is used")
     archs = seccomp.get("architectures") or []
-    if not isinstance(archs, Sequence) or isinstance(archs, str):
+    if not isinstance(archs, (list, tuple)):
         raise SpecError(f"{ROOT_PATH}.architectures", "must be an array")
     flags = _parse_flags(seccomp.get("flags"))
     return _Profile(default, default_errno, rules, flags, archs, listener)
@@ -418,7 +425,7 @@ def _build(profile: _Profile) -> tuple[bytes, int]:
                     continue
                 _add_rule(ffi, lib, ctx, rule, act, nr, name)
         if unknown:
-            log.debug("seccomp: skipped syscalls unknown to libseccomp: %s", ", ".join(unknown))
+            log.debug(f"seccomp: skipped syscalls unknown to libseccomp: {', '.join(unknown)}")
         bpf = _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
@@ -455,25 +462,51 @@ _CACHE_HEADER = struct.Struct("=4sII")  # magic, seccomp(2) flags, instruction c
 
 
 def _cache_key(seccomp: Mapping[str, Any]) -> str | None:
-    """Hash everything the compiled program depends on; None if the profile is not JSON."""
-    lib = _binding().lib
+    """Hash everything the compiled program depends on; None if the profile is not JSON.
+
+    Cheap on purpose (a cache hit must not load libseccomp): the binding and the library are
+    named by their files' identity, the kernel (which decides the supported flags) by its
+    release, the architecture by uname.
+    """
+    from pyruntime.jsonio import dumps
+
     try:
-        profile = json.dumps(seccomp, sort_keys=True, separators=(",", ":"))
+        profile = dumps(_sorted(seccomp))
     except (TypeError, ValueError):
         return None  # let the normal path report what is wrong with it
-    # The module's own stat stands in for "pyruntime version": an upgrade changes it.
-    here = os.stat(__file__)
-    meta = (
-        f"{_CACHE_FORMAT}|{library_version()}|{lib.seccomp_arch_native()}|"
-        f"{','.join(supported_flags())}|{here.st_size}|{here.st_mtime_ns}|"
-    )
-    return _sha256_hex(meta.encode() + profile.encode())
+    here = os.path.dirname(__file__)
+    parts = [str(_CACHE_FORMAT), os.uname().release, os.uname().machine]
+    bindings = [os.path.join(here, n) for n in os.listdir(here) if n.startswith("_libseccomp.")]
+    for path in [__file__, *_LIBSECCOMP_FILES, *bindings]:
+        try:
+            real = os.path.realpath(path)
+            st = os.stat(real)
+            parts.append(f"{real}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            continue
+    return _sha256_hex("|".join(parts).encode() + b"|" + profile.encode())
+
+
+_LIBSECCOMP_FILES = ("/lib/x86_64-linux-gnu/libseccomp.so.2",
+                     "/usr/lib/x86_64-linux-gnu/libseccomp.so.2",
+                     "/lib/aarch64-linux-gnu/libseccomp.so.2",
+                     "/usr/lib/aarch64-linux-gnu/libseccomp.so.2",
+                     "/usr/lib64/libseccomp.so.2", "/usr/lib/libseccomp.so.2")
+
+
+def _sorted(value: Any) -> Any:
+    """The same document with object keys sorted (a canonical form to hash)."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_sorted(v) for v in value]
+    return value
 
 
 def _sha256_hex(data: bytes) -> str:
     try:
         # The builtin module avoids loading OpenSSL (~2.5 ms) just to name a cache file.
-        sha = importlib.import_module("_sha256").sha256
+        from _sha256 import sha256 as sha  # type: ignore[import-not-found]
     except ImportError:  # not CPython, or built without it
         import hashlib
 
@@ -511,7 +544,7 @@ def _cache_store(cache_dir: str, key: str, flags: int, bpf: bytes) -> None:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         st = os.lstat(cache_dir)
         if st.st_uid != os.geteuid() or st.st_mode & 0o022 or not stat.S_ISDIR(st.st_mode):
-            log.debug("seccomp: cache dir %s is not private, not caching", cache_dir)
+            log.debug(f"seccomp: cache dir {cache_dir} is not private, not caching")
             return
         tmp = os.path.join(cache_dir, f".{key}.{os.getpid()}.tmp")
         data = _CACHE_HEADER.pack(_CACHE_MAGIC, flags, len(bpf) // SOCK_FILTER_SIZE) + bpf
@@ -527,7 +560,7 @@ def _cache_store(cache_dir: str, key: str, flags: int, bpf: bytes) -> None:
             os.close(fd)
         os.replace(tmp, os.path.join(cache_dir, key))
     except OSError as e:
-        log.debug("seccomp: cannot cache compiled filter in %s: %s", cache_dir, e)
+        log.debug(f"seccomp: cannot cache compiled filter in {cache_dir}: {e}")
 
 
 def _apply_flags(lib: Any, ctx: Any, flags: list[str], listener: bool) -> int:
@@ -548,7 +581,7 @@ def _apply_flags(lib: Any, ctx: Any, flags: list[str], listener: bool) -> int:
             else:
                 # The kernel only accepts it together with NEW_LISTENER, and it only changes how
                 # notifications wait, so without a notify rule it has nothing to do.
-                log.debug("seccomp: %s ignored, no SCMP_ACT_NOTIFY rule", flag)
+                log.debug(f"seccomp: {flag} ignored, no SCMP_ACT_NOTIFY rule")
             continue
         attr, bit = (
             (lib.SCMP_FLTATR_CTL_LOG, lib.SECCOMP_FILTER_FLAG_LOG)
@@ -583,9 +616,17 @@ def library_version() -> str:
     return f"{v.major}.{v.minor}.{v.micro}"
 
 
-@functools.cache
+_SUPPORTED: list[tuple[str, ...]] = []
+
+
 def supported_flags() -> tuple[str, ...]:
-    """Return the known flags that this kernel and libseccomp accept."""
+    """Return the known flags that this kernel and libseccomp accept (probed once)."""
+    if not _SUPPORTED:
+        _SUPPORTED.append(_probe_flags())
+    return _SUPPORTED[0]
+
+
+def _probe_flags() -> tuple[str, ...]:
     binding = _binding()
     ffi, lib = binding.ffi, binding.lib
     out = [FLAG_TSYNC]  # accepted and ignored, as runc does

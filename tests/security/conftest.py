@@ -106,20 +106,62 @@ def mounts_outside_rootfs(premount: str, rootfs: Path, host_points: list[str]) -
             if p not in known and p != root and not p.startswith(root + "/")]
 
 
+class Probed:
+    """The outcome of one `run` with the pre-pivot probe."""
+
+    def __init__(self, proc: subprocess.CompletedProcess[bytes], outside: list[str]) -> None:
+        self.proc = proc
+        self.outside = outside
+
+    @property
+    def ok(self) -> bool:
+        return self.proc.returncode == 0
+
+    @property
+    def out(self) -> str:
+        return str(self.proc.stdout.decode())
+
+    def assert_refused_cleanly(self) -> None:
+        err = self.proc.stderr.decode().strip()
+        assert self.proc.returncode != 0 and "Traceback" not in err, err
+        assert len(err.splitlines()) == 1, err
+
+
+def run_probed(cli: Any, bundle: Any, probe: Path) -> Probed:
+    """`run` the bundle with the pre-pivot mountinfo probe; report where mounts landed."""
+    if probe.exists():
+        probe.unlink()
+    if not any(h.get("args", [""])[-1].endswith(f"> {probe}")
+               for h in bundle.config.get("hooks", {}).get("createContainer", [])):
+        add_premount_probe(bundle, probe)
+    host_points = host_mount_points()
+    proc = cli("run", "-b", str(bundle.path), cli.new_id())
+    outside: list[str] = []
+    if probe.exists():
+        root = bundle.config["root"]["path"]
+        rootfs = Path(root) if os.path.isabs(root) else bundle.path / root
+        outside = mounts_outside_rootfs(probe.read_text(), rootfs, host_points)
+    elif proc.returncode == 0:
+        raise AssertionError("the createContainer probe did not run")
+    return Probed(proc, outside)
+
+
 # ---------------------------------------------------------------------------- races
 
 
 EXCHANGER = r"""
-import ctypes, os, sys, time
+import ctypes, signal, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 a, b, limit = sys.argv[1].encode(), sys.argv[2].encode(), float(sys.argv[3])
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 end = time.monotonic() + limit
 n = 0
-while time.monotonic() < end:
-    for _ in range(200):
-        libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)
-        n += 1
+while not stop and time.monotonic() < end:
+    for _ in range(100):
+        if libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0:
+            n += 1
 print(n, flush=True)
 """
 

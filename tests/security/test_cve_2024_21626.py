@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,12 @@ def leaky(cli: Any, host_dir: Path, *args: str, detach: bool = False,
     cmd = ["sh", "-c", script, "sh", *cli.base, "--root", str(cli.root), *args]
     env = dict(getattr(cli, "env", None) or os.environ, D=str(host_dir))
     if detach:
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, timeout=timeout, env=env)
+        # the container keeps its stdio: never a pipe we would wait on
+        with tempfile.TemporaryFile() as log:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=log, timeout=timeout, env=env)
+            log.seek(0)
+            return subprocess.CompletedProcess(cmd, proc.returncode, b"", log.read())
     return subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
 
 

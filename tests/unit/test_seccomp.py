@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import errno
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -207,14 +206,19 @@ def test_compile_output_is_whole_sock_filters_and_deterministic() -> None:
     assert one.length == len(one.bpf) // 8 > 0 and len(one.bpf) % 8 == 0
 
 
-def test_compile_unknown_syscall_skipped_with_debug_log(caplog: pytest.LogCaptureFixture) -> None:
+def test_compile_unknown_syscall_skipped_with_debug_log(capsys: pytest.CaptureFixture[str]) -> None:
+    from pyruntime import log
+
     plain = compile_filter(_base(), no_new_privs=True)
     profile = _base()
     profile["syscalls"].append({"names": ["not_a_syscall_at_all"], "action": "SCMP_ACT_KILL"})
-    with caplog.at_level(logging.DEBUG, logger="pyruntime.seccomp"):
+    log.setup(None, "text", True)
+    try:
         skipped = compile_filter(profile, no_new_privs=True)
+    finally:
+        log.setup(None, "text", False)
     assert skipped.bpf == plain.bpf
-    assert "not_a_syscall_at_all" in caplog.text
+    assert "not_a_syscall_at_all" in capsys.readouterr().err
 
 
 def test_compile_rule_with_default_action_is_redundant_and_skipped() -> None:
@@ -323,15 +327,12 @@ def test_features_reports_only_archs_this_libseccomp_knows() -> None:
 
 
 def test_features_without_binding_reports_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    seccomp._binding.cache_clear()
+    monkeypatch.setattr(seccomp, "_BINDING", [])
     monkeypatch.setitem(sys.modules, "pyruntime._libseccomp", None)
-    try:
-        assert seccomp.features() == {"enabled": False}
-        assert seccomp.features_annotations() == {}
-        with pytest.raises(SpecError, match="not supported by this build"):
-            compile_filter(_base(), no_new_privs=True)
-    finally:
-        seccomp._binding.cache_clear()
+    assert seccomp.features() == {"enabled": False}
+    assert seccomp.features_annotations() == {}
+    with pytest.raises(SpecError, match="not supported by this build"):
+        compile_filter(_base(), no_new_privs=True)
 
 
 def test_annotations_name_libseccomp_version() -> None:
