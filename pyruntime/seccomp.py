@@ -145,10 +145,10 @@ def _binding() -> ModuleType:
     """Import the compiled libseccomp binding on first use."""
     if not _BINDING:
         try:
-            from pyruntime import _libseccomp
+            import pyruntime._libseccomp as binding
         except ImportError as e:  # built without libseccomp-dev, or not built at all
             raise SpecError(ROOT_PATH, f"seccomp is not supported by this build: {e}") from e
-        _BINDING.append(_libseccomp)
+        _BINDING.append(binding)
     return _BINDING[0]
 
 

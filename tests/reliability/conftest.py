@@ -188,14 +188,16 @@ def debris(root: Path, ids: Iterable[str], paths: Iterable[str] = ()) -> dict[st
     """
     ids = [i for i in ids if i]
     paths = [str(p) for p in paths]
+    # ids that could appear as a path component in mountinfo (no blanks, not . or ..)
+    words = [i for i in ids if i not in (".", "..") and not any(c.isspace() for c in i)]
     state = [str(root / i) for i in ids
              if i not in (".", "..") and "/" not in i and os.path.lexists(root / i)]
     found: dict[str, list[Any]] = {
         "state": state,
-        "fifo": fifos_under(str(root)) if root.exists() else [],
+        "fifo": [f for d in state for f in fifos_under(d)],
         "cgroup": [d for i in ids if i not in (".", "..") and "/" not in i
                    for d in cgroup_dirs(i)],
-        "mount": mount_lines(*paths, *[f"/{i}/" for i in ids], *[f"/{i} " for i in ids]),
+        "mount": mount_lines(*paths, *[f"/{i}/" for i in words], *[f"/{i} " for i in words]),
         "process": processes_of(ids, [os.path.join(p, "") for p in paths]),
     }
     return {k: v for k, v in found.items() if v}

@@ -75,34 +75,38 @@ ARRAY_OF_STRINGS = ["process.args", "process.env", "process.capabilities.boundin
 TEXT_FIELDS = ["hostname", "domainname", "process.cwd", "process.env.0", "process.args.0",
                "linux.maskedPaths.0", "mounts.0.destination", "ociVersion", "root.path",
                "process.apparmorProfile"]
-REQUIRED = ["ociVersion", "root", "root.path", "process.args", "process.cwd", "mounts.0.destination",
-            "linux.namespaces.0.type", "process.user.uid"]
-ALMOST_VALID: list[tuple[str, Any]] = [
-    ("linux.namespaces.0.type", "bogus"),
-    ("linux.rootfsPropagation", "sideways"),
-    ("process.cwd", "relative/dir"),
-    ("process.capabilities.bounding", ["CAP_BOGUS"]),
-    ("process.rlimits", [{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}]),
-    ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 1}]),
-    ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}]),
-    ("linux.namespaces", [{"type": "pid"}, {"type": "pid"}]),
-    ("linux.seccomp", {"defaultAction": "SCMP_ACT_BOGUS"}),
+# Removing one of these must make `create` fail (schema, or runc's own checks).
+REQUIRED = ["ociVersion", "root.path", "process.args", "process.cwd", "mounts.0.destination",
+            "linux.namespaces.0.type"]
+# (path, value, must fail). The ones that need not fail are accepted by runc too (with a
+# warning): unknown capabilities, unknown syscalls, relative mount destinations.
+ALMOST_VALID: list[tuple[str, Any, bool]] = [
+    ("linux.namespaces.0.type", "bogus", True),
+    ("linux.rootfsPropagation", "sideways", True),
+    ("process.cwd", "relative/dir", True),
+    ("process.capabilities.bounding", ["CAP_BOGUS"], False),
+    ("process.rlimits", [{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}], True),
+    ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 1}], True),
+    ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}], True),
+    ("linux.namespaces", [{"type": "pid"}, {"type": "pid"}], True),
+    ("linux.seccomp", {"defaultAction": "SCMP_ACT_BOGUS"}, True),
     ("linux.seccomp", {"defaultAction": "SCMP_ACT_ALLOW",
-                       "syscalls": [{"names": ["no_such_syscall_x"], "action": "SCMP_ACT_KILL"}]}),
-    ("mounts", [{"destination": "relative", "type": "tmpfs", "source": "tmpfs"}]),
-    ("mounts", [{"type": "tmpfs", "source": "tmpfs"}]),
-    ("linux.maskedPaths", ["relative"]),
-    ("annotations", {"": "empty key"}),
-    ("linux.devices", [{"path": "/dev/x", "type": "q", "major": 1, "minor": 1}]),
-    ("linux.resources.devices", [{"allow": True, "access": "rwxz"}]),
-    ("linux.uidMappings", [{"containerID": 0, "hostID": 0, "size": 0}]),
-    ("linux.sysctl", {"no.such.sysctl.x": "1"}),
-    ("process.user.uid", -1),
-    ("process.oomScoreAdj", 5000),
-    ("hostname", "h" * 65),
-    ("process.args", []),
-    ("root.path", "no-such-rootfs"),
-    ("ociVersion", "not-a-version"),
+                       "syscalls": [{"names": ["no_such_syscall_x"], "action": "SCMP_ACT_KILL"}]},
+     False),
+    ("mounts", [{"destination": "relative", "type": "tmpfs", "source": "tmpfs"}], False),
+    ("mounts", [{"type": "tmpfs", "source": "tmpfs"}], True),
+    ("linux.maskedPaths", ["relative"], True),
+    ("annotations", {"": "empty key"}, True),
+    ("linux.devices", [{"path": "/dev/x", "type": "q", "major": 1, "minor": 1}], True),
+    ("linux.resources.devices", [{"allow": True, "access": "rwxz"}], True),
+    ("linux.uidMappings", [{"containerID": 0, "hostID": 0, "size": 0}], True),
+    ("linux.sysctl", {"no.such.sysctl.x": "1"}, True),
+    ("process.user.uid", -1, True),
+    ("process.oomScoreAdj", 5000, True),
+    ("hostname", "h" * 65, True),
+    ("process.args", [], True),
+    ("root.path", "no-such-rootfs", True),
+    ("ociVersion", "not-a-version", False),
 ]
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
@@ -223,9 +227,9 @@ def config_documents(draw: Callable[..., Any]) -> Doc:
             lambda s: "\0" not in s)))
         return finish(mode, doc, draw(st.booleans()))
     if mode == "almost":
-        path, value = draw(st.sampled_from(ALMOST_VALID))
+        path, value, must_fail = draw(st.sampled_from(ALMOST_VALID))
         set_path(doc, path, value)
-        return finish(f"{mode}:{path}", doc, must_fail=True)
+        return finish(f"{mode}:{path}", doc, must_fail=must_fail)
     if mode == "missing":
         path = draw(st.sampled_from(REQUIRED))
         del_path(doc, path)
@@ -308,9 +312,11 @@ def test_create_generated_config_fails_cleanly_or_creates(cli: Any, make_bundle:
         cid = cli.new_id("cfg")
         proc = call(cli, "create", "-b", str(bundle.path), cid)
         if proc.returncode == 0:
-            assert not doc.must_fail, f"accepted an invalid document {doc!r}"
-            assert state_of(cli, cid)["status"] == "created"
-            no_traceback(call(cli, "delete", "--force", cid), "delete --force")
+            try:
+                assert not doc.must_fail, f"accepted an invalid document {doc!r}"
+                assert state_of(cli, cid)["status"] == "created"
+            finally:
+                no_traceback(call(cli, "delete", "--force", cid), "delete --force")
         else:
             one_line_error(proc, repr(doc))
         left = wait_clean(cli.root, [cid], [str(bundle.path)])
@@ -356,6 +362,7 @@ def test_verbs_generated_bad_id_fail_cleanly(cli: Any, make_bundle: Any, bystand
     state root (with another container in it) is left as it was."""
     bundle = make_bundle("true")
     root_before = sorted(os.listdir(cli.root))
+    tmp_before = sorted(os.listdir(tmp_path))
 
     @settings(RELIABILITY, max_examples=examples(120))
     @given(cid=bad_ids(), verb=st.sampled_from(VERBS))
@@ -369,7 +376,7 @@ def test_verbs_generated_bad_id_fail_cleanly(cli: Any, make_bundle: Any, bystand
         proc = call(cli, *argv_for(verb, cid, str(bundle.path)), timeout=20)
         one_line_error(proc, f"{verb} {cid!r}")
         assert sorted(os.listdir(cli.root)) == root_before
-        assert not (tmp_path / cid.lstrip("/")).exists() or cid in ("", ".")
+        assert sorted(os.listdir(tmp_path)) == tmp_before
         ids = [cid] if "/" not in cid and cid not in (".", "..") else []
         left = debris(cli.root, ids, [str(bundle.path)])
         assert not left, f"{verb} {cid!r} left {left}"
@@ -397,8 +404,8 @@ def bad_signals(draw: Callable[..., Any]) -> str:
     return str(draw(st.one_of(
         st.integers(-2**40, 0).map(str), st.integers(65, 2**70).map(str),
         st.sampled_from(["", "SIG", "SIGFOO", "KIL", "SIGKILLX", "9x", "0x9", "1e1", "+9",
-                         "SIGRTMIN+99", "RTMAX-99", "SIGRTMIN+", "nan", "SIG KILL", "9.0",
-                         "\x1b", "KILL\n", "SIGSIGKILL"]),
+                         "SIGRTMIN+99", "RTMAX-99", "nan", "SIG KILL", "9.0",
+                         "\x1b", "SIGSIGKILL"]),
         st.text("SIGKLTERMUSR0123456789+-", min_size=1, max_size=10).filter(
             lambda s: not _is_signal(s)))))
 
@@ -433,9 +440,10 @@ def test_kill_generated_bad_signal_fails_and_container_survives(cli: Any,
     assert state_of(cli, cid)["status"] == "created"
 
 
-@pytest.mark.xfail(reason="BUG: kill parses signals with str.isdigit/int, so unicode digits "
-                   "('\u0669' = 9) and padded numbers are accepted and sent", strict=True)
-@pytest.mark.parametrize("sig", ["\u0669", " 9", "9 "])
+@pytest.mark.xfail(reason="BUG: signal_number() strips whitespace and parses with "
+                   "str.isdigit/int, so '\u0669' (Arabic-Indic 9), ' 9' and 'KILL\\n' are "
+                   "accepted and sent as SIGKILL; runc rejects them", strict=True)
+@pytest.mark.parametrize("sig", ["\u0669", " 9", "KILL\n"])
 def test_kill_non_ascii_or_padded_number_fails_and_container_survives(
         cli: Any, make_bundle: Any, sig: str) -> None:
     """runc (strconv.Atoi) rejects these; they must not be read as SIGKILL."""
@@ -484,10 +492,12 @@ def test_cli_generated_unknown_flag_fails_cleanly(cli: Any, tmp_path: Path) -> N
 
     @settings(RELIABILITY, max_examples=examples(80))
     @given(case=unknown_flags())
-    @example(case=("state", "--bogus\nsecond line", True))
     @example(case=("state", "--bogus\nsecond line", False))
     def check(case: tuple[str, str, bool]) -> None:
         verb, flag, global_position = case
+        # a line break in a global flag is test_global_unknown_flag_with_newline_one_line's bug
+        assume(not (global_position and any(c in flag for c in "\n\r\v\f\x1c\x1d\x1e\x85"
+                                                                "\u2028\u2029")))
         COUNTS["flags"] += 1
         argv = [flag, verb, "x"] if global_position else [verb, flag, "x"]
         proc = call(cli, *argv, timeout=20)
@@ -496,11 +506,19 @@ def test_cli_generated_unknown_flag_fails_cleanly(cli: Any, tmp_path: Path) -> N
     check()
 
 
+@pytest.mark.xfail(reason="BUG: main() writes a global-flag UsageError raw to stderr, so a "
+                   "line break in an unknown global flag splits the error over two lines",
+                   strict=True)
+def test_global_unknown_flag_with_newline_one_line(cli: Any) -> None:
+    """Per-verb flag errors are quoted into one line; global ones must be too."""
+    COUNTS["flags"] += 1
+    one_line_error(call(cli, "--bogus\nsecond line", "state", "x"))
+
+
 BAD_CREATE_FLAGS: list[tuple[str, ...]] = [
     ("--preserve-fds", "abc"), ("--preserve-fds", "-1"), ("--preserve-fds", "1.5"),
-    ("--preserve-fds", "99999999999999999999"), ("--preserve-fds", "100000"),
+    ("--preserve-fds", "99999999999999999999"),
     ("--pid-file", "/nonexistent-dir/x/pid"),
-    ("--console-socket", "/nonexistent-dir/sock"),
     ("--bundle", "/nonexistent-bundle"), ("--bundle", "/dev/null"), ("--bundle",),
     ("--no-pivot=maybe",), ("--pid-file",),
 ]
@@ -519,6 +537,53 @@ def test_create_bad_flag_value_fails_cleanly(cli: Any, make_bundle: Any,
     one_line_error(proc, " ".join(argv))
     left = wait_clean(cli.root, [cid], [str(bundle.path)])
     assert not left, left
+
+
+@pytest.mark.xfail(reason="BUG: create ignores --console-socket when process.terminal is false; "
+                   "runc fails: cannot use console socket if runc will not detach or allocate "
+                   "tty", strict=True)
+def test_create_console_socket_without_terminal_fails_cleanly(cli: Any, make_bundle: Any) -> None:
+    """runc rejects a console socket for a container without a terminal."""
+    bundle = make_bundle("true")
+    cid = cli.new_id("flag")
+    COUNTS["flags"] += 1
+    proc = call(cli, "create", "-b", str(bundle.path), "--console-socket", "/nonexistent/sock",
+                cid)
+    one_line_error(proc)
+    assert not wait_clean(cli.root, [cid], [str(bundle.path)])
+
+
+@pytest.mark.xfail(reason="BUG: --preserve-fds N passes fds 3..N+2 even when the caller has none "
+                   "open, so the init inherits pyruntime's own fds (.lock, sync socket); its "
+                   "flock then makes delete --force hang forever", strict=True, raises=AssertionError)
+@pytest.mark.parametrize("count", ["1", "100000"])
+def test_create_preserve_fds_beyond_open_fds_does_not_leak_runtime_fds(
+        cli: Any, make_bundle: Any, count: str) -> None:
+    """The caller has only 0-2 open: either a clear error, or an init holding nothing of ours
+    and a container that `delete --force` removes promptly."""
+    import subprocess
+
+    bundle = make_bundle("true")
+    cid = cli.new_id("pfds")
+    COUNTS["flags"] += 1
+    proc = call(cli, "create", "-b", str(bundle.path), "--preserve-fds", count, cid)
+    if proc.returncode != 0:
+        one_line_error(proc)
+        assert not wait_clean(cli.root, [cid], [str(bundle.path)])
+        return
+    pid = state_of(cli, cid)["pid"]
+    try:
+        held = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        assert not {h for h in held if str(cli.root) in h and not h.endswith("exec.fifo")}, held
+        try:
+            proc = call(cli, "delete", "--force", cid, timeout=10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("delete --force hung on the lock held by the init") from None
+        assert proc.returncode == 0
+        assert not wait_clean(cli.root, [cid], [str(bundle.path)])
+    finally:
+        if alive(pid):
+            os.kill(pid, 9)
 
 
 BAD_GLOBAL_FLAGS: list[tuple[str, ...]] = [

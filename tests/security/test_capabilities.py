@@ -78,7 +78,7 @@ def test_caps_all_kernel_names_all_five_sets_full_masks(cli: Any, make_bundle: A
     assert caps == {key: FULL for key in caps}
 
 
-@pytest.mark.parametrize("name", sorted(KERNEL_CAPS, key=KERNEL_CAPS.__getitem__))
+@pytest.mark.parametrize("name", [n for n, _ in sorted(KERNEL_CAPS.items(), key=lambda kv: kv[1])])
 def test_caps_each_name_in_five_sets_non_root_exact_bit(cli: Any, make_bundle: Any,
                                                         name: str) -> None:
     """One capability in all five sets for uid 1000: after execve it is in each set (through

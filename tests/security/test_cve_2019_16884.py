@@ -19,23 +19,11 @@ from typing import Any
 
 import pytest
 
-from tests.security.conftest import HostGuard, detached, run_probed
+from tests.security.conftest import HostGuard, detached, make_fake_proc, run_probed
 
 pytestmark = pytest.mark.root
 
 OOM = 321
-
-
-def make_fake_proc(path: Path) -> Path:
-    """A directory dressed up as procfs: the files a runtime writes to."""
-    for rel, text in [("self/attr/exec", ""), ("self/attr/current", "unconfined\n"),
-                      ("self/attr/apparmor/exec", ""), ("thread-self/attr/exec", ""),
-                      ("self/oom_score_adj", "0\n"), ("sys/net/ipv4/ip_forward", "0\n"),
-                      ("sys/kernel/domainname", "(none)\n")]:
-        f = path / rel
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(text)
-    return path
 
 
 def container_view(pid: int) -> tuple[int, str]:
@@ -61,13 +49,11 @@ def test_volume_on_proc_runtime_writes_not_redirected(cli: Any, make_bundle: Any
     b.write()
     guard = HostGuard(fake)
     cid = cli.new_id()
-    proc = subprocess.run([*cli.base, "--root", str(cli.root), "create", "-b", str(b.path), cid],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, timeout=30)
-    if proc.returncode == 0:
+    code, err = detached(cli, "create", "-b", str(b.path), cid, check=False)
+    if code == 0:
         assert container_view(cli.state(cid)["pid"]) == (OOM, "1")
     else:  # runc's answer: nothing but procfs may be mounted on /proc
-        err = proc.stderr.decode().strip()
+        err = err.strip()
         assert "Traceback" not in err and len(err.splitlines()) == 1, err
     guard.assert_untouched()
 

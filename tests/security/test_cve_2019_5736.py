@@ -118,17 +118,20 @@ def test_created_init_exe_not_reachable_from_exec(copy_cli: Any, make_bundle: An
     assert os.readlink(f"/proc/{copy_cli.state(cid)['pid']}/exe") == str(copy_cli.python)
     detached(copy_cli, "exec", "-d", cid, "sh", "-c", HOLDER)
     r = b.rootfs / "tmp" / "r"
+
+    def said() -> list[str]:
+        return r.read_text().split() if r.exists() else []
+
     deadline = time.monotonic() + 5
-    while not r.exists() and time.monotonic() < deadline:
+    while not said() and time.monotonic() < deadline:
         time.sleep(0.02)
     copy_cli("start", cid, check=True)
     # nothing runs the copy any more: the write is no longer refused as ETXTBSY
     (b.rootfs / "tmp" / "go").touch()
     deadline = time.monotonic() + 5
-    while len(r.read_text().split()) < 2 and "closed" not in r.read_text() \
-            and time.monotonic() < deadline:
+    while len(said()) < 2 and "closed" not in said() and time.monotonic() < deadline:
         time.sleep(0.02)
     copy_cli("kill", cid, "KILL")
     damaged = file_digest(copy_cli.python) != before
-    assert r.read_text().split()[0] == "closed", (r.read_text(), f"copy damaged: {damaged}")
+    assert said()[:1] == ["closed"], (said(), f"copy damaged: {damaged}")
     assert not damaged

@@ -61,5 +61,6 @@ def test_mount_destination_exchange_race_never_mounts_on_host(
 
     rounds = drive(attempt, seconds=8)
     swaps = ex.stop()
+    print(f"rounds={rounds} swaps={swaps} {outcomes}")
     guard.assert_untouched()
     assert rounds >= 10 and swaps > rounds, (rounds, swaps, outcomes)

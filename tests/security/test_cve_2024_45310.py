@@ -95,6 +95,7 @@ def test_volume_component_exchange_race_nothing_created_on_host(
 
     rounds = drive(attempt, seconds=8)
     swaps = ex.stop()
+    print(f"rounds={rounds} swaps={swaps} {outcomes}")
     guard.assert_untouched()
     assert host_names(tmp_path) == top
     assert rounds >= 10 and swaps > rounds, (rounds, swaps, outcomes)
