@@ -13,33 +13,37 @@ from __future__ import annotations
 import errno
 import os
 import time
-from contextlib import contextmanager
 
 from pyruntime.errors import CgroupError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 
 # Set by record_writes(); called as recorder(path, value) before every write.
 _recorder: Callable[[str, str], None] | None = None
 
 
-@contextmanager
-def record_writes() -> Iterator[list[tuple[str, str]]]:
+class record_writes:  # noqa: N801 - used like a function: `with record_writes() as log`
     """Record every (path, value) written inside the block, in order (for tests)."""
-    global _recorder
-    log: list[tuple[str, str]] = []
-    previous = _recorder
-    def record(path: str, value: str) -> None:
-        log.append((path, value))
 
-    _recorder = record
-    try:
-        yield log
-    finally:
-        _recorder = previous
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str]] = []
+        self.previous: Callable[[str, str], None] | None = None
+
+    def __enter__(self) -> list[tuple[str, str]]:
+        global _recorder
+        self.previous = _recorder
+        _recorder = self._record
+        return self.log
+
+    def _record(self, path: str, value: str) -> None:
+        self.log.append((path, value))
+
+    def __exit__(self, *exc: object) -> None:
+        global _recorder
+        _recorder = self.previous
 
 
 def describe(err: OSError) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import errno
 import os
-import signal as _signal
 import time
 from abc import ABC, abstractmethod
 
 from pyruntime.cgroups import fsio
 from pyruntime.errors import CgroupError
+
+SIGKILL = 9  # a constant: importing `signal` pulls in enum on every call
 
 TYPE_CHECKING = False
 
@@ -157,7 +158,7 @@ class CgroupManager(ABC):
         Raises:
             CgroupError: freezing failed for a reason other than a missing freezer.
         """
-        freeze = sig == _signal.SIGKILL and self._has_freezer()
+        freeze = sig == SIGKILL and self._has_freezer()
         if freeze:
             self.freeze()
         try:

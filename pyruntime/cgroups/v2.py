@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import errno
 import os
-import signal as _signal
 import time
 
 from pyruntime.cgroups import fsio
-from pyruntime.cgroups.manager import CgroupManager
+from pyruntime.cgroups.manager import SIGKILL, CgroupManager
 from pyruntime.errors import CgroupError
 
 TYPE_CHECKING = False
@@ -308,7 +307,7 @@ class V2Manager(CgroupManager):
 
     def signal_all(self, sig: int) -> None:
         # cgroup.kill (5.14+) kills the whole subtree atomically.
-        if sig == _signal.SIGKILL and fsio.exists(os.path.join(self.dir, "cgroup.kill")):
+        if sig == SIGKILL and fsio.exists(os.path.join(self.dir, "cgroup.kill")):
             fsio.write_checked(self.dir, "cgroup.kill", "1")
             return
         super().signal_all(sig)
