@@ -11,12 +11,13 @@ import os
 
 from pyruntime._shim import ffi, lib
 from pyruntime.errors import ChildSetupError
-from pyruntime.plan import ChildPlan
 from pyruntime.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from pyruntime.plan import ChildPlan
 
 OP_KINDS = {
     "MKDIR": lib.PYRT_OP_MKDIR, "MKFILE": lib.PYRT_OP_MKFILE, "MOUNT": lib.PYRT_OP_MOUNT,

@@ -54,6 +54,7 @@ def results(bundle: Any) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+@pytest.mark.slow
 def test_exec_child_exe_race_never_readable(copy_cli: Any, make_bundle: Any) -> None:
     """While a container process scans /proc, many `exec`s come and go: none of the runtime
     processes joining the container ever shows its exe."""
