@@ -614,6 +614,26 @@ static void join_cgroups(const struct pyrt_plan *p)
     }
 }
 
+/* The AppArmor profile / SELinux label for the next execve, written through the host's
+ * procfs before we join any namespace the container controls (runc CVE-2019-16884). */
+static void set_exec_label(const struct pyrt_plan *p)
+{
+    struct statfs sf;
+    int fd;
+    if (!p->lsm_attr_path)
+        return;
+    fd = (int)open(p->lsm_attr_path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(p, PYRT_STEP_LSM, 0);
+    if (fstatfs(fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) {
+        errno = EXDEV;
+        fail(p, PYRT_STEP_LSM, 1);
+    }
+    if (write_all(fd, p->lsm_attr_value, str_len(p->lsm_attr_value)) < 0)
+        fail(p, PYRT_STEP_LSM, 2);
+    close(fd);
+}
+
 static void setup_namespaces(const struct pyrt_plan *p)
 {
     int i;
@@ -988,6 +1008,7 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     /* Before anything of the container is set up (and before a new cgroup namespace takes
      * its root from where we are); memory touched so far stays charged to the caller. */
     join_cgroups(p);
+    set_exec_label(p);
     if (p->fifo_path) {
         /* Opened with our host credentials, before any namespace: the state dir is the
          * host root's. O_RDWR never blocks on a fifo; read() blocks until `start` writes. */

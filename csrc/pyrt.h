@@ -50,7 +50,8 @@ enum pyrt_step {
     PYRT_STEP_EXEC = 33,
     PYRT_STEP_CLONE = 34,
     PYRT_STEP_CGROUP = 35,     /* index = tasks fd index */
-    PYRT_STEP_LOOPBACK = 36
+    PYRT_STEP_LOOPBACK = 36,
+    PYRT_STEP_LSM = 37
 };
 
 /* Filesystem operations, run in order inside the new mount namespace before pivot_root.
@@ -179,6 +180,8 @@ struct pyrt_plan {
     int become_root;               /* in a new or joined user namespace: setresuid/gid(0) */
     int cgroup_fd;                 /* cgroup2 dir for CLONE_INTO_CGROUP, -1: none */
     int loopback_up;               /* a new network namespace: bring `lo` up (runc does) */
+    const char *lsm_attr_path;     /* /proc/self/attr/... for the LSM exec label, or NULL */
+    const char *lsm_attr_value;
     int *tasks_fds;                /* cgroup v1 `tasks` files: the child writes "0" to each */
     int n_tasks_fds;
 };

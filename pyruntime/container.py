@@ -212,6 +212,7 @@ class Runtime:
             facts = gather_facts(rootfs, cg_dirs, None if mgr.version == 1 else
                                  mgr.joinable_paths().get(""))
         from pyruntime.host import with_home
+        from pyruntime.lsm import exec_attr
         from pyruntime.plan import LaunchOptions, build_plan
 
         process = with_home(dict(config.get("process") or {}), rootfs)
@@ -219,7 +220,8 @@ class Runtime:
         plan = build_plan(config, bundle, rootfs,
                           LaunchOptions(fifo_path=fifo, no_pivot=opts.no_pivot,
                                         preserve_fds=opts.preserve_fds, console=terminal,
-                                        stdio=opts.stdio), facts, process)
+                                        stdio=opts.stdio, lsm_attr=exec_attr(process, linux)),
+                          facts, process)
         seccomp = None
         if linux.get("seccomp"):
             from pyruntime.seccomp import compile_filter
@@ -503,9 +505,11 @@ class Runtime:
         from pyruntime.host import with_home
 
         process = with_home(process, state.rootfs)
+        from pyruntime.lsm import exec_attr
+
         plan = build_exec_plan(state.pid, state.namespaces, process,
                                LaunchOptions(preserve_fds=opts.preserve_fds, console=terminal,
-                                             stdio=opts.stdio),
+                                             stdio=opts.stdio, lsm_attr=exec_attr(process, {})),
                                facts)
         seccomp = None
         if state.seccomp:

@@ -118,16 +118,17 @@ class HostFacts(Record):
 class LaunchOptions(Record):
     """Per-call options from the CLI or the API."""
 
-    __slots__ = ("fifo_path", "no_pivot", "preserve_fds", "console", "stdio")
+    __slots__ = ("fifo_path", "no_pivot", "preserve_fds", "console", "stdio", "lsm_attr")
     _defaults = {
         "fifo_path": None, "no_pivot": False, "preserve_fds": 0, "console": False,
-        "stdio": (-1, -1, -1),
+        "stdio": (-1, -1, -1), "lsm_attr": None,
     }
     fifo_path: str | None
     no_pivot: bool
     preserve_fds: int
     console: bool  # a console socket is given: create a pty inside the container
     stdio: tuple[int, int, int]  # fds for the container's 0, 1, 2; -1 keeps ours (the API)
+    lsm_attr: tuple[str, str] | None  # from lsm.exec_attr (host facts: which LSM is on)
 
 
 class ChildPlan(Record):
@@ -141,9 +142,10 @@ class ChildPlan(Record):
         "sched_attr", "ioprio", "set_user", "uid", "gid", "groups", "set_groups", "umask", "caps",
         "last_cap", "no_new_privs", "cwd", "exec_candidates", "argv", "env", "keep_fds",
         "want_hooks", "console", "console_size", "stdio", "mount_console", "join_only",
-        "become_root", "loopback_up",
+        "become_root", "loopback_up", "lsm_attr",
     )
-    _defaults = {"join_only": False, "become_root": False, "loopback_up": False}
+    _defaults = {"join_only": False, "become_root": False, "loopback_up": False,
+                 "lsm_attr": None}
     clone_flags: int
     unshare_flags: int
     join_namespaces: tuple[tuple[str, str], ...]  # (type, path), in setns order
@@ -190,6 +192,7 @@ class ChildPlan(Record):
     join_only: bool
     become_root: bool
     loopback_up: bool
+    lsm_attr: tuple[str, str] | None  # (/proc/self/attr path, value) for the next execve
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -732,6 +735,7 @@ def build_plan(config: Mapping[str, Any], bundle: str, rootfs: str, opts: Launch
         mount_console=opts.console,
         become_root=userns,
         loopback_up=bool((clone | unshare) & Flags.get("CLONE_NEWNET")),
+        lsm_attr=opts.lsm_attr,
         **fields,
     )
 
@@ -755,7 +759,7 @@ def build_exec_plan(init_pid: int, namespaces: Sequence[Mapping[str, Any]],
         rootfs_parent_mount=None, root_propagation=0, rootfs_propagation=0,
         root_readonly=False, no_pivot=False, ops=(), fifo_path=None, hostname=None,
         domainname=None, personality=None, want_hooks=False, mount_console=False,
-        join_only=True, become_root="user" in kinds, **fields)
+        join_only=True, become_root="user" in kinds, lsm_attr=opts.lsm_attr, **fields)
 
 
 def console_size(process: Mapping[str, Any]) -> tuple[int, int]:

@@ -68,6 +68,7 @@ class Step:
     CLONE = 34
     CGROUP = 35
     LOOPBACK = 36
+    LSM = 37
 
 
 STEP_NAMES = {v: k for k, v in vars(Step).items() if k.isupper()}
@@ -223,6 +224,9 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.become_root = int(plan.become_root)
     p.cgroup_fd = cgroup_fd
     p.loopback_up = int(plan.loopback_up)
+    attr = plan.lsm_attr
+    p.lsm_attr_path = pk.cstr(attr[0] if attr else None)
+    p.lsm_attr_value = pk.cstr(attr[1] if attr else None)
     tasks = ffi.new("int[]", list(tasks_fds or []) or [0])
     pk.keep.append(tasks)
     p.tasks_fds = tasks
