@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 def features() -> dict[str, Any]:
     """The document `pyruntime features` prints."""
     from pyruntime import seccomp
+    from pyruntime.lsm import apparmor_enabled, selinux_enabled
 
     options = sorted(set(C.MOUNT_FLAGS) | set(C.PROPAGATION_OPTIONS) | set(C.RECURSIVE_ATTRS)
                      | {"tmpcopyup"} - {"idmap", "ridmap"})
@@ -32,8 +33,8 @@ def features() -> dict[str, Any]:
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": True},
             "seccomp": seccomp.features(),
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            "apparmor": {"enabled": apparmor_enabled()},
+            "selinux": {"enabled": selinux_enabled()},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
