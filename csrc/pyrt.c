@@ -54,6 +54,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -509,6 +510,28 @@ static int run_op(int root_fd, int devnull_fd, const struct pyrt_op *op)
         break;
     }
 
+    case PYRT_OP_IDMAP_BIND: {
+        /* A detached copy of the source, idmapped with the userns the parent made for the
+         * mount's mappings, then moved on the target: all through fds. */
+        struct mount_attr attr;
+        unsigned rec = (op->mflags & MS_REC) ? AT_RECURSIVE : 0;
+        sfd = (int)syscall(SYS_open_tree, AT_FDCWD, op->source,
+                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+        if (sfd < 0)
+            return -1;
+        memset(&attr, 0, sizeof(attr));
+        attr.attr_set = MOUNT_ATTR_IDMAP;
+        attr.userns_fd = (uint64_t)op->userns_fd;
+        if (syscall(SYS_mount_setattr, sfd, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0)
+            break;
+        fd = resolve_in_root(root_fd, op->path, 0);
+        if (fd < 0)
+            break;
+        rc = (int)syscall(SYS_move_mount, sfd, "", fd, "",
+                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+        break;
+    }
+
     case PYRT_OP_CHMOD:
         fd = resolve_in_root(root_fd, op->path, 0);
         if (fd < 0)
@@ -554,8 +577,11 @@ static void reset_signals(void)
  * parent (the state lock) must not stay held by the waiting init. */
 static void close_inherited_fds(const struct pyrt_plan *p)
 {
-    int keep[PYRT_MAX_NS + 40], n = 0, i, j, lo;
+    int keep[PYRT_MAX_NS + 64], n = 0, i, j, lo;
     keep[n++] = p->sync_fd;
+    for (i = 0; i < p->n_ops && n < PYRT_MAX_NS + 24; i++)
+        if (p->ops[i].kind == PYRT_OP_IDMAP_BIND && p->ops[i].userns_fd >= 0)
+            keep[n++] = p->ops[i].userns_fd;
     for (i = 0; i < p->n_tasks_fds && i < 32; i++)
         keep[n++] = p->tasks_fds[i];
     for (i = 0; i < 3; i++)
@@ -1073,6 +1099,12 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
         catch_terminating_signals();
         listener = load_seccomp(p);
     }
+    /* Until it execs, the init is a copy of the host's interpreter: nothing in the container
+     * (an `exec` between create and start) may open it through /proc/1/exe (runc
+     * CVE-2019-5736). execve makes the container's own program dumpable again. Rootless
+     * runtimes skip this: their init could not write a root-owned interpreter anyway. */
+    if (p->nondumpable)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* READY carries the seccomp listener (if any): the parent hands it to listenerPath. */
     send_record_fd(p->sync_fd, 0, PYRT_STEP_READY, 0, listener);
     if (listener >= 0)
@@ -1217,4 +1249,65 @@ int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out)
     if (n == 0)
         return 0;
     return n == (ssize_t)sizeof(*rec) ? 1 : -EPROTO;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = (int)open(path, O_WRONLY | O_CLOEXEC), rc;
+    if (fd < 0)
+        return -1;
+    rc = write_all(fd, text, str_len(text));
+    close(fd);
+    return rc;
+}
+
+/* A user namespace with the given mappings, as an fd (for idmapped mounts). A child is
+ * cloned into a new user namespace, waits while we write its maps and open its namespace,
+ * then exits. Returns the fd or -errno. */
+int pyrt_make_userns(const char *uid_map, const char *gid_map)
+{
+    char path[64], num[16];
+    int pipefd[2], pidfd = -1, nsfd = -1, err = 0, i = 0, n = 0, pid_copy;
+    long pid;
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    pid = clone3_fork(CLONE_NEWUSER, &pidfd, -1);
+    if (pid == 0) {
+        char c;
+        close(pipefd[1]);
+        while (read(pipefd[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    close(pipefd[0]);
+    if (pid < 0) {
+        err = errno;
+        close(pipefd[1]);
+        return -err;
+    }
+    /* "/proc/<pid>/" without snprintf */
+    pid_copy = (int)pid;
+    do {
+        num[n++] = (char)('0' + pid_copy % 10);
+        pid_copy /= 10;
+    } while (pid_copy > 0);
+    memcpy(path, "/proc/", 6);
+    i = 6;
+    while (n > 0)
+        path[i++] = num[--n];
+    memcpy(path + i, "/gid_map", 9);
+    if (write_file(path, gid_map) < 0)
+        err = errno;
+    memcpy(path + i, "/uid_map", 9);
+    if (!err && write_file(path, uid_map) < 0)
+        err = errno;
+    memcpy(path + i, "/ns/user", 9);
+    if (!err && (nsfd = (int)open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        err = errno;
+    close(pipefd[1]);
+    while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (pidfd >= 0)
+        close(pidfd);
+    return err ? -err : nsfd;
 }

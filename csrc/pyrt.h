@@ -70,7 +70,8 @@ enum pyrt_op_kind {
     PYRT_OP_MASK = 10,      /* hide path: /dev/null over a file, read-only tmpfs over a dir */
     PYRT_OP_READONLY = 11,  /* bind path on itself read-only */
     PYRT_OP_SYSCTL = 12,    /* write source to the host-side /proc/sys path (our namespaces) */
-    PYRT_OP_CHMOD = 13      /* chmod path mode (e.g. the tmpfs at /dev) */
+    PYRT_OP_CHMOD = 13,     /* chmod path mode (e.g. the tmpfs at /dev) */
+    PYRT_OP_IDMAP_BIND = 14 /* bind source on path through an idmapped mount (userns_fd) */
 };
 
 #define PYRT_OPT_OPTIONAL 1 /* a missing path is not an error */
@@ -90,6 +91,7 @@ struct pyrt_op {
     uint64_t dev;
     unsigned int uid;
     unsigned int gid;
+    int userns_fd;
 };
 
 struct pyrt_rlimit {
@@ -182,6 +184,7 @@ struct pyrt_plan {
     int loopback_up;               /* a new network namespace: bring `lo` up (runc does) */
     const char *lsm_attr_path;     /* /proc/self/attr/... for the LSM exec label, or NULL */
     const char *lsm_attr_value;
+    int nondumpable;               /* the waiting init hides /proc/PID/exe (root runtimes) */
     int *tasks_fds;                /* cgroup v1 `tasks` files: the child writes "0" to each */
     int n_tasks_fds;
 };
@@ -194,3 +197,4 @@ int pyrt_set_dumpable(int on);
 int pyrt_socketpair(int *fds);
 int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out);
 int pyrt_pidfd_send_signal(int pidfd, int sig);
+int pyrt_make_userns(const char *uid_map, const char *gid_map);

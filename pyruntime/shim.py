@@ -224,6 +224,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.become_root = int(plan.become_root)
     p.cgroup_fd = cgroup_fd
     p.loopback_up = int(plan.loopback_up)
+    p.nondumpable = int(os.geteuid() == 0)
     attr = plan.lsm_attr
     p.lsm_attr_path = pk.cstr(attr[0] if attr else None)
     p.lsm_attr_value = pk.cstr(attr[1] if attr else None)

@@ -90,9 +90,6 @@ def lsm_enabled(name: str) -> bool:
                                "selinux": "/sys/fs/selinux/enforce"}[name])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an AppArmor profile / SELinux label asked for on a "
-                   "host without that LSM is silently ignored and the container runs "
-                   "unconfined (issue 5 item 4 wants a clear error)")
 @pytest.mark.parametrize("key,value,lsm", [
     ("apparmorProfile", "docker-default", "apparmor"),
     ("selinuxLabel", "system_u:system_r:container_t:s0:c1,c2", "selinux"),
