@@ -293,6 +293,7 @@ class Runtime:
         join_fds: list[int] = []
         pidns_fd = console = cgroup_fd = -1
         tasks_fds: list[int] = []
+        userns_fds: dict[int, int] = {}
         parent_fd, child_fd = shim.socketpair()
         try:
             for kind, path in plan.join_namespaces:
@@ -302,15 +303,17 @@ class Runtime:
             if plan.console:
                 console = connect_console(opts)
             cgroup_fd, tasks_fds = _open_cgroup_fds(cgroup_dirs or {})
+            userns_fds = _idmap_namespaces(plan)
             packed, _keep = shim.pack_plan(plan, child_fd, join_fds, pidns_fd, seccomp, console,
-                                           cgroup_fd, tasks_fds)
+                                           cgroup_fd, tasks_fds, userns_fds)
             pid, pidfd = shim.spawn(packed)
         except BaseException:
             os.close(parent_fd)
             raise
         finally:
             os.close(child_fd)
-            for fd in join_fds + [pidns_fd, console, cgroup_fd] + tasks_fds:
+            for fd in join_fds + [pidns_fd, console, cgroup_fd] + tasks_fds + list(
+                    set(userns_fds.values())):
                 if fd >= 0 and fd != opts.console_fd:
                     os.close(fd)
 
@@ -822,6 +825,25 @@ def _freezer_file(mgr: Any) -> str | None:
         return os.path.join(base, "freezer.state") if base else None
     base = paths.get("")
     return os.path.join(base, "cgroup.freeze") if base else None
+
+
+def _idmap_namespaces(plan: ChildPlan) -> dict[int, int]:
+    """{op index: user namespace fd} for the plan's idmapped mounts (one per mapping)."""
+    from pyruntime import shim
+
+    by_map: dict[tuple[str, str], int] = {}
+    out: dict[int, int] = {}
+    try:
+        for i, op in enumerate(plan.ops):
+            if op.kind == "IDMAP_BIND" and op.idmap is not None:
+                if op.idmap not in by_map:
+                    by_map[op.idmap] = shim.make_userns(*op.idmap)
+                out[i] = by_map[op.idmap]
+    except OSError as e:
+        for fd in by_map.values():
+            os.close(fd)
+        raise ContainerError(str(e.strerror or e)) from e
+    return out
 
 
 def _open_cgroup_fds(dirs: dict[str, str]) -> tuple[int, list[int]]:

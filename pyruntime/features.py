@@ -21,7 +21,7 @@ def features() -> dict[str, Any]:
     from pyruntime.lsm import apparmor_enabled, selinux_enabled
 
     options = sorted(set(C.MOUNT_FLAGS) | set(C.PROPAGATION_OPTIONS) | set(C.RECURSIVE_ATTRS)
-                     | {"tmpcopyup"} - {"idmap", "ridmap"})
+                     | {"idmap", "ridmap"})
     return {
         "ociVersionMin": C.OCI_VERSION_MIN,
         "ociVersionMax": C.OCI_VERSION_MAX,
@@ -36,7 +36,7 @@ def features() -> dict[str, Any]:
             "apparmor": {"enabled": apparmor_enabled()},
             "selinux": {"enabled": selinux_enabled()},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {
             **seccomp.features_annotations(),

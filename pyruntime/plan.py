@@ -56,11 +56,12 @@ class Op(Record):
 
     __slots__ = (
         "kind", "path", "source", "fstype", "data", "mflags", "attr_set", "attr_clr", "propagation",
-        "mode", "dev", "uid", "gid", "optional", "label"
+        "mode", "dev", "uid", "gid", "optional", "label", "idmap"
     )
     _defaults = {
         "source": None, "fstype": None, "data": None, "mflags": 0, "attr_set": 0, "attr_clr": 0,
-        "propagation": 0, "mode": 0, "dev": 0, "uid": 0, "gid": 0, "optional": False, "label": ""
+        "propagation": 0, "mode": 0, "dev": 0, "uid": 0, "gid": 0, "optional": False, "label": "",
+        "idmap": None,
     }
     kind: str
     path: str
@@ -77,6 +78,7 @@ class Op(Record):
     gid: int
     optional: bool
     label: str
+    idmap: tuple[str, str] | None  # (uid_map, gid_map) text of an idmapped bind mount
 
 
 class IdMapping(Record):
@@ -346,7 +348,14 @@ def plan_id_mappings(linux: Mapping[str, Any], key: str) -> tuple[IdMapping, ...
 # ---------------------------------------------------------------------------- filesystem
 
 
-def plan_mount(index: int, mount: Mapping[str, Any], bundle: str, facts: HostFacts) -> list[Op]:
+def map_text(mappings: Any) -> str:
+    """uid_map/gid_map file text for OCI mappings."""
+    return "".join(f"{int(m['containerID'])} {int(m['hostID'])} {int(m['size'])}\n"
+                   for m in mappings)
+
+
+def plan_mount(index: int, mount: Mapping[str, Any], bundle: str, facts: HostFacts,
+               linux: Mapping[str, Any] | None = None) -> list[Op]:
     """Ops for one entry of config `mounts`.
 
     Raises:
@@ -379,7 +388,13 @@ def plan_mount(index: int, mount: Mapping[str, Any], bundle: str, facts: HostFac
         ops.append(Op("MKDIR" if is_dir else "MKFILE", dest, mode=0o755 if is_dir else 0o644,
                       label=label))
         rec = flags & Flags.get("MS_REC")
-        ops.append(Op("BIND", dest, source=source, mflags=bind | rec, label=label))
+        idmap = plan_idmap(mount, options, linux or {}, where)
+        if idmap is not None:
+            rec |= Flags.get("MS_REC") if "ridmap" in options else 0
+            ops.append(Op("IDMAP_BIND", dest, source=source, mflags=bind | rec, idmap=idmap,
+                          label=label))
+        else:
+            ops.append(Op("BIND", dest, source=source, mflags=bind | rec, label=label))
         extra = flags & ~(bind | rec)
         if extra:
             ops.append(Op("REMOUNT", dest, mflags=bind | extra, label=label))
@@ -392,6 +407,25 @@ def plan_mount(index: int, mount: Mapping[str, Any], bundle: str, facts: HostFac
     if attr_set or attr_clr:
         ops.append(Op("SETATTR", dest, attr_set=attr_set, attr_clr=attr_clr, label=label))
     return ops
+
+
+def plan_idmap(mount: Mapping[str, Any], options: list[str], linux: Mapping[str, Any],
+               where: str) -> tuple[str, str] | None:
+    """(uid_map, gid_map) for an idmapped bind mount, or None.
+
+    The mount's own mappings, else (for the idmap/ridmap options) the container's.
+
+    Raises:
+        SpecError: idmap asked for without any mappings to use.
+    """
+    uids, gids = mount.get("uidMappings"), mount.get("gidMappings")
+    if not uids and "idmap" not in options and "ridmap" not in options:
+        return None
+    if not uids:
+        uids, gids = linux.get("uidMappings"), linux.get("gidMappings")
+    if not uids or not gids:
+        raise SpecError(f"{where}.options", "idmap needs mappings or a user namespace")
+    return map_text(uids), map_text(gids)
 
 
 def plan_cgroup_mount(dest: str, flags: int, facts: HostFacts, label: str) -> list[Op]:
@@ -493,7 +527,7 @@ def plan_filesystem(config: Mapping[str, Any], bundle: str, facts: HostFacts,
     ops: list[Op] = []
     mounts = list(_get(config, "mounts", []))
     for i, mount in enumerate(mounts):
-        ops.extend(plan_mount(i, mount, bundle, facts))
+        ops.extend(plan_mount(i, mount, bundle, facts, linux))
     dev_bound = any(
         _clean_dest(str(m.get("destination", "")), "") == "/dev"
         and ("bind" in _get(m, "options", []) or "rbind" in _get(m, "options", [])

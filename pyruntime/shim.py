@@ -25,6 +25,7 @@ OP_KINDS = {
     "PROPAGATE": lib.PYRT_OP_PROPAGATE, "SETATTR": lib.PYRT_OP_SETATTR,
     "MKNOD": lib.PYRT_OP_MKNOD, "SYMLINK": lib.PYRT_OP_SYMLINK, "MASK": lib.PYRT_OP_MASK,
     "READONLY": lib.PYRT_OP_READONLY, "SYSCTL": lib.PYRT_OP_SYSCTL, "CHMOD": lib.PYRT_OP_CHMOD,
+    "IDMAP_BIND": lib.PYRT_OP_IDMAP_BIND,
 }
 
 
@@ -121,8 +122,9 @@ class _Packer:
 
 def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
               seccomp: Any = None, console_socket: int = -1, cgroup_fd: int = -1,
-              tasks_fds: list[int] | None = None) -> tuple[Any, _Packer]:
-    """Build a `struct pyrt_plan` for plan; returns it with the owner of its memory."""
+              tasks_fds: list[int] | None = None,
+              userns_fds: dict[int, int] | None = None) -> tuple[Any, _Packer]:
+    """Build a `struct pyrt_plan`; userns_fds maps op index -> user namespace fd."""
     pk = _Packer()
     p = ffi.new("struct pyrt_plan *")
     p.clone_flags = plan.clone_flags
@@ -162,6 +164,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
         o.dev = op.dev
         o.uid = op.uid
         o.gid = op.gid
+        o.userns_fd = (userns_fds or {}).get(i, -1)
     p.ops = ops
     p.n_ops = len(plan.ops)
     p.fifo_path = pk.cstr(plan.fifo_path)
@@ -281,6 +284,18 @@ def read_record(sock: int) -> ChildRecord | None:
     if abi != lib.PYRT_ABI:
         raise ChildSetupError("sync", 71, "", f"sync: child ABI {abi} != {lib.PYRT_ABI}")
     return ChildRecord(err, step if step in STEP_NAMES else Step.SYNC, index, fd[0])
+
+
+def make_userns(uid_map: str, gid_map: str) -> int:
+    """An fd of a new user namespace with these mappings (for idmapped mounts).
+
+    Raises:
+        OSError: the namespace could not be made or mapped.
+    """
+    rc = lib.pyrt_make_userns(uid_map.encode(), gid_map.encode())
+    if rc < 0:
+        raise OSError(-rc, f"user namespace for an idmapped mount: {os.strerror(-rc)}")
+    return int(rc)
 
 
 def socketpair() -> tuple[int, int]:

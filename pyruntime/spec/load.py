@@ -83,11 +83,8 @@ def check_runtime_rules(doc: dict[str, Any]) -> None:
         if bool(uid) != bool(gid):
             raise SpecError(f"mounts[{i}]", "uidMappings and gidMappings must be given together")
         options = mount.get("options") or []
-        if "idmap" in options or "ridmap" in options or uid:
-            if not uid and not has_userns:
-                raise SpecError(f"mounts[{i}].options",
-                                "idmap needs mappings or a user namespace")
-            raise SpecError(f"mounts[{i}].options", "idmapped mounts are not supported yet")
+        if ("idmap" in options or "ridmap" in options) and not uid and not has_userns:
+            raise SpecError(f"mounts[{i}].options", "idmap needs mappings or a user namespace")
 
 
 def _has_resctrl() -> bool:

@@ -15,13 +15,22 @@ import signal
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import (COUNTS, call, cgroup_dirs, debris, one_line_error, ok,
-                                        processes_of, wait_clean)
+from tests.reliability.conftest import (
+    COUNTS,
+    call,
+    cgroup_dirs,
+    debris,
+    ok,
+    one_line_error,
+    processes_of,
+    wait_clean,
+)
 
 pytestmark = pytest.mark.root
 

@@ -24,9 +24,19 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import (COUNTS, alive, call, debris, no_traceback, ok,
-                                        one_line_error, processes_of, state_of, wait_clean,
-                                        wait_status)
+from tests.reliability.conftest import (
+    COUNTS,
+    alive,
+    call,
+    debris,
+    no_traceback,
+    ok,
+    one_line_error,
+    processes_of,
+    state_of,
+    wait_clean,
+    wait_status,
+)
 
 pytestmark = pytest.mark.root
 
