@@ -84,6 +84,25 @@ def oci_state(state: State, status: str, *, in_container: bool = False) -> dict[
     return doc
 
 
+def _check_preserved_fds(count: int) -> None:
+    """--preserve-fds N hands the caller's fds 3..N+2 to the container: they must all be
+    open now, before we open anything, or the container would inherit our own fds.
+
+    Raises:
+        StateError: one of them is not open.
+    """
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if count > soft:
+        raise StateError(f"--preserve-fds {count}: more than the open file limit ({soft})")
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise StateError(f"--preserve-fds {count}: file descriptor {fd} is not open") from None
+
+
 def _wants_limits(resources: dict[str, Any] | None) -> bool:
     """Whether linux.resources sets anything beyond device rules."""
     return any(v for k, v in (resources or {}).items() if k != "devices")
@@ -147,10 +166,14 @@ class Runtime:
         self.store.dir(container_id)  # validates the id before any path is built
         bundle = os.path.realpath(bundle or ".")
         config = load_config(bundle)
-        if ((config.get("process") or {}).get("terminal") and not opts.console_socket
-                and opts.console_fd < 0):
+        terminal = bool((config.get("process") or {}).get("terminal"))
+        if terminal and not opts.console_socket and opts.console_fd < 0:
             raise StateError("cannot allocate tty if runtime will detach without setting "
                              "console socket")
+        if opts.console_socket and not terminal:
+            raise StateError("cannot use console socket if runtime will not detach or "
+                             "allocate tty")
+        _check_preserved_fds(opts.preserve_fds)
         lock = self.store.make(container_id)
         undo: list[Callable[[], None]] = [lambda: self.store.remove(container_id)]
         try:
@@ -270,15 +293,20 @@ class Runtime:
         from pyruntime.errors import CgroupError
 
         mgr = _open_cgroup(state, linux.get("cgroupsPath"))
+        # recorded before anything exists, so that a create killed from here on leaves a
+        # state that `delete --force` can clean up completely
+        state.cgroup_path = mgr.path
+        state.cgroup_paths = mgr.joinable_paths()
+        self.store.save(state)
         try:
             mgr.create()
         except CgroupError:
             if os.geteuid() == 0 or _wants_limits(linux.get("resources")):
                 raise
             log.debug("rootless: no writable cgroup, running in the caller's")
+            state.cgroup_path = None
+            state.cgroup_paths = {}
             return None
-        state.cgroup_path = mgr.path
-        state.cgroup_paths = mgr.joinable_paths()
         undo.append(mgr.destroy)
         mgr.set(linux.get("resources"), linux.get("devices"))
         state.freezer_file = _freezer_file(mgr)
@@ -499,6 +527,7 @@ class Runtime:
             raise ExecError("cannot exec in a paused container")
         validate_process(process)
         check_process_semantics(process, "process.")
+        _check_preserved_fds(opts.preserve_fds)
         terminal = bool(process.get("terminal"))
         if terminal and not opts.console_socket and opts.console_fd < 0:
             raise ExecError("cannot allocate tty if runtime will detach without setting "
@@ -691,12 +720,18 @@ class Runtime:
             NotExistError: no such container (not with force: runc exits 0).
             StateError: the container is running and force is not given.
         """
+        self.store.dir(container_id)  # an invalid id is an error even with --force
         try:
             lock = self.store.lock(container_id)
         except NotExistError:
             if force:
                 return
             raise
+        except StateError:
+            if not force:
+                raise
+            self._remove_damaged(container_id)
+            return
         with lock:
             try:
                 state = self.store.load(container_id)
@@ -708,8 +743,7 @@ class Runtime:
             except StateError:
                 if not force:
                     raise
-                log.warning(f"removing container {container_id} with a damaged state file")
-                self.store.remove(container_id)
+                self._remove_damaged(container_id)
                 return
             status = self.store.status(state)
             if status != "stopped" and not force:
@@ -722,6 +756,23 @@ class Runtime:
 
             run_hooks(state.hooks, "poststop", oci_state(state, "stopped"), cwd=state.bundle,
                       warn_only=True)
+
+    def _remove_damaged(self, container_id: str) -> None:
+        """delete --force of a container whose state cannot be read: kill what is in its
+        default cgroup (where its init lives unless cgroupsPath said otherwise), remove the
+        cgroup and the state directory."""
+        log.warning(f"removing container {container_id} with a damaged state file")
+        try:
+            from pyruntime.cgroups import open_manager
+
+            mgr = open_manager(None, container_id)
+            if mgr.exists():
+                if mgr.pids():
+                    mgr.signal_all(9)
+                mgr.destroy()
+        except ContainerError as e:
+            log.debug(f"no default cgroup to clean for {container_id}: {e}")
+        self.store.remove(container_id)
 
     def _destroy(self, state: State, status: str) -> None:
         from pyruntime.host import open_pidfd

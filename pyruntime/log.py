@@ -43,6 +43,7 @@ def emit(level: int, msg: str) -> None:
     """Write a line: to --log (any level above the threshold) and errors to stderr."""
     if level < _Config.level:
         return
+    msg = msg.replace("\r", "\\r").replace("\n", "\\n")  # one event, one line
     if _Config.file:
         try:
             fd = os.open(_Config.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
@@ -52,7 +53,11 @@ def emit(level: int, msg: str) -> None:
             finally:
                 os.close(fd)
         except OSError as e:
-            sys.stderr.write(f"pyruntime: write log file {_Config.file}: {e.strerror}\n")
+            # the log is unusable: say so in the same single line
+            if level >= ERROR:
+                sys.stderr.write(f"{msg} (log file {_Config.file}: {e.strerror})\n")
+            sys.stderr.flush()
+            return
         if level >= ERROR:
             sys.stderr.write(msg + "\n")  # runc prints the bare message beside the log file
     else:

@@ -202,6 +202,9 @@ class StateStore:
             return Lock.acquire(path, create=False)
         except FileNotFoundError:
             raise NotExistError(container_id) from None
+        except OSError as e:
+            raise StateError(f"container {container_id}: lock {path}/{LOCK_FILE}: "
+                             f"{os.strerror(e.errno or 0).lower()}") from e
 
     def load(self, container_id: str) -> State:
         """Read state.json.
@@ -219,9 +222,14 @@ class StateStore:
         except NotADirectoryError:
             raise NotExistError(container_id) from None
         try:
-            return State.from_json(jsonio.loads(data))
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            state = State.from_json(jsonio.loads(data))
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise StateError(f"container {container_id}: state file {path} is damaged") from e
+        if state.id != container_id:
+            # a copied state file must never make us act on another container
+            raise StateError(f"container {container_id}: state file {path} is damaged "
+                             f"(it describes {state.id!r})")
+        return state
 
     def save(self, state: State) -> None:
         """Write state.json atomically (temp file, rename).

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         g = parse(argv, GLOBAL_FLAGS)
     except UsageError as e:
-        sys.stderr.write(f"pyruntime: {e}\n")
+        sys.stderr.write("pyruntime: " + str(e).replace("\n", "\\n") + "\n")
         return 1
     if g.get("version"):
         sys.stdout.write(version_text())

@@ -163,7 +163,9 @@ def signal_number(name: str) -> int:
     """
     import signal as _signal
 
-    text = name.strip()
+    text = name
+    if not text.isascii() or text != text.strip():
+        raise ValueError(f"invalid signal: {name!r}")
     if text.isdigit():
         num = int(text)
         if 0 < num < _signal.SIGRTMAX + 1:
