@@ -387,6 +387,22 @@ static int run_op(int root_fd, int devnull_fd, const struct pyrt_op *op)
     const char *leaf;
     int fd = -1, sfd = -1, pfd = -1, rc = -1;
 
+    /* ops on an existing target: resolve it inside the root first (after any earlier op
+     * mounted on that path, so a remount sees the new mount, not the directory below) */
+    switch (op->kind) {
+    case PYRT_OP_MOUNT:
+    case PYRT_OP_REMOUNT:
+    case PYRT_OP_PROPAGATE:
+    case PYRT_OP_SETATTR:
+    case PYRT_OP_CHMOD:
+        fd = resolve_in_root(root_fd, op->path, 0);
+        if (fd < 0)
+            return -1;
+        break;
+    default:
+        break;
+    }
+
     switch (op->kind) {
     case PYRT_OP_MKDIR:
         return mkdir_in_root(root_fd, op->path, op->mode);
@@ -395,9 +411,6 @@ static int run_op(int root_fd, int devnull_fd, const struct pyrt_op *op)
         return mkfile_in_root(root_fd, op->path, op->mode);
 
     case PYRT_OP_MOUNT:
-        fd = resolve_in_root(root_fd, op->path, 0);
-        if (fd < 0)
-            return -1;
         rc = mount(op->source, fd_path(tpath, fd), op->fstype, op->mflags, op->data);
         break;
 
@@ -413,25 +426,15 @@ static int run_op(int root_fd, int devnull_fd, const struct pyrt_op *op)
         break;
 
     case PYRT_OP_REMOUNT:
-        /* re-resolve: the path now names the new mount, not the directory below it */
-        fd = resolve_in_root(root_fd, op->path, 0);
-        if (fd < 0)
-            return -1;
         rc = remount(fd_path(tpath, fd), op->mflags);
         break;
 
     case PYRT_OP_PROPAGATE:
-        fd = resolve_in_root(root_fd, op->path, 0);
-        if (fd < 0)
-            return -1;
         rc = mount(NULL, fd_path(tpath, fd), NULL, op->mflags, NULL);
         break;
 
     case PYRT_OP_SETATTR: {
         struct mount_attr attr;
-        fd = resolve_in_root(root_fd, op->path, 0);
-        if (fd < 0)
-            return -1;
         memset(&attr, 0, sizeof(attr));
         attr.attr_set = op->attr_set;
         attr.attr_clr = op->attr_clr;
@@ -533,9 +536,6 @@ static int run_op(int root_fd, int devnull_fd, const struct pyrt_op *op)
     }
 
     case PYRT_OP_CHMOD:
-        fd = resolve_in_root(root_fd, op->path, 0);
-        if (fd < 0)
-            return -1;
         rc = chmod(fd_path(tpath, fd), op->mode);
         break;
 

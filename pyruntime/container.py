@@ -723,7 +723,13 @@ class Runtime:
         self.store.dir(container_id)  # an invalid id is an error even with --force
         try:
             lock = self.store.lock(container_id)
+            try:
+                state = self.store.load(container_id)
+            except BaseException:
+                lock.release()
+                raise
         except NotExistError:
+            self.store.remove(container_id)  # a directory without state: debris
             if force:
                 return
             raise
@@ -733,18 +739,6 @@ class Runtime:
             self._remove_damaged(container_id)
             return
         with lock:
-            try:
-                state = self.store.load(container_id)
-            except NotExistError:
-                self.store.remove(container_id)
-                if force:
-                    return
-                raise
-            except StateError:
-                if not force:
-                    raise
-                self._remove_damaged(container_id)
-                return
             status = self.store.status(state)
             if status != "stopped" and not force:
                 raise StateError(f"cannot delete container {container_id} that is not stopped: "

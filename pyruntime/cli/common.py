@@ -67,3 +67,17 @@ def runtime(ctx: Any) -> Any:
     from pyruntime.container import Runtime
 
     return Runtime(ctx.root, systemd_cgroup=ctx.systemd_cgroup)
+
+
+def for_each_id(method: str) -> Any:
+    """A verb's run(): call Runtime.<method>(id) for each container id given."""
+
+    def run(parsed: Parsed, ctx: Any) -> int:
+        if not parsed.args:
+            raise UsageError("requires at least 1 argument: container id")
+        rt = runtime(ctx)
+        for cid in parsed.args:
+            getattr(rt, method)(cid)
+        return 0
+
+    return run
