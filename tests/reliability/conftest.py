@@ -95,8 +95,10 @@ def state_of(cli: Any, cid: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- output checks
 
 def error_lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
-    """Non-empty stderr lines."""
-    return [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
+    """Non-empty stderr lines, split at newlines as a log reader splits them (str.splitlines
+    would also split at \x1c-\x1e, \x85 and \u2028, which an id or flag may contain)."""
+    text = proc.stderr.decode(errors="replace").replace("\r\n", "\n")
+    return [line for line in text.split("\n") if line.strip()]
 
 
 def one_line_error(proc: subprocess.CompletedProcess[bytes], what: str = "") -> str:
@@ -224,7 +226,7 @@ def wait_status(cli: Any, cid: str, want: str, timeout: float = 5.0) -> str:
     while time.monotonic() < deadline:
         proc = call(cli, "state", cid)
         if proc.returncode == 0:
-            status = json.loads(proc.stdout)["status"]
+            status = str(json.loads(proc.stdout)["status"])
             if status == want:
                 return status
         else:

@@ -207,7 +207,7 @@ def reuse_pid(cli: Any, make_bundle: Any, stranger: Any, started: bool) -> str:
     doc = json.loads(path.read_bytes())
     doc["pid"] = stranger.pid  # keep pyruntime.start_time: the dead init's
     path.write_text(json.dumps(doc))
-    return cid
+    return str(cid)
 
 
 @pytest.mark.parametrize("started", [False, True], ids=["created", "running"])

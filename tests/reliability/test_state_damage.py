@@ -150,9 +150,6 @@ def test_state_damaged_json_gives_one_line_and_delete_force_removes_dir(
     assert not problems, problems
 
 
-@pytest.mark.xfail(reason="BUG: delete --force on a damaged state.json only removes the state dir; "
-                   "the waiting init and its cgroup dirs (default path /<id> on every "
-                   "controller) are left behind", strict=True)
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_delete_force_damaged_json_kills_init_and_removes_cgroups(
         cli: Any, victim: Victim, damage: str) -> None:
@@ -164,9 +161,6 @@ def test_delete_force_damaged_json_kills_init_and_removes_cgroups(
     assert not victim.leftovers()
 
 
-@pytest.mark.xfail(reason="BUG: StateStore.load does not catch RecursionError, so a deeply "
-                   "nested state.json makes delete --force exit 1 ('delete: RecursionError') "
-                   "and keep the state dir", strict=True)
 def test_delete_force_deeply_nested_state_json_removes_dir(cli: Any, victim: Victim) -> None:
     """[[[[...]]]] 100000 deep: one line from state, and delete --force still works."""
     victim.json.write_bytes(DEEP)
@@ -176,9 +170,6 @@ def test_delete_force_deeply_nested_state_json_removes_dir(cli: Any, victim: Vic
     assert not victim.dir.exists()
 
 
-@pytest.mark.xfail(reason="BUG: state.json is trusted without checking its id matches the "
-                   "directory; a copy of another container's state.json makes delete --force "
-                   "kill that other container", strict=True)
 def test_delete_force_foreign_state_json_spares_other_container(
         cli: Any, make_bundle: Any, victim: Victim) -> None:
     """state.json copied from container B into A's dir: deleting A never touches B."""
@@ -257,9 +248,6 @@ def test_lock_held_by_killed_process_is_released(cli: Any, victim: Victim) -> No
     assert not victim.leftovers()
 
 
-@pytest.mark.xfail(reason="BUG: Lock.acquire lets IsADirectoryError escape, so delete --force on a "
-                   "state dir whose .lock is a directory exits 1 and removes nothing",
-                   strict=True)
 def test_lock_file_replaced_by_directory_delete_force_cleans(cli: Any,
                                                             victim: Victim) -> None:
     """.lock turned into a directory: one-line errors, and `delete --force` still cleans."""
@@ -286,6 +274,20 @@ def test_state_dir_with_only_lock_is_absent_and_delete_force_removes_it(cli: Any
     assert cid not in listing.decode()
     ok(cli, "delete", "--force", cid)
     assert not (cli.root / cid).exists()
+
+
+def test_delete_force_empty_state_dir_removes_it(cli: Any, make_bundle: Any) -> None:
+    """What a create killed right after mkdir leaves: delete --force removes it, and the id
+    can be used again."""
+    cid = cli.new_id("dmg")
+    (cli.root / cid).mkdir(parents=True)
+    COUNTS["state damage"] += 1
+    assert "does not exist" in one_line_error(call(cli, "state", cid))
+    ok(cli, "delete", "--force", cid)
+    assert not (cli.root / cid).exists()
+    bundle = make_bundle("true")
+    ok(cli, "create", "-b", str(bundle.path), cid)
+    ok(cli, "delete", "--force", cid)
 
 
 def test_state_json_symlink_elsewhere_is_never_followed_for_writes(cli: Any, victim: Victim,
