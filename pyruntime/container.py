@@ -84,6 +84,16 @@ def oci_state(state: State, status: str, *, in_container: bool = False) -> dict[
     return doc
 
 
+def listen_fds() -> int:
+    """How many fds systemd socket activation passed us (LISTEN_FDS, for our own pid)."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "0")) != os.getpid():
+            return 0
+        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+    except ValueError:
+        return 0
+
+
 def _check_preserved_fds(count: int) -> None:
     """--preserve-fds N hands the caller's fds 3..N+2 to the container: they must all be
     open now, before we open anything, or the container would inherit our own fds.
@@ -173,7 +183,7 @@ class Runtime:
         if opts.console_socket and not terminal:
             raise StateError("cannot use console socket if runtime will not detach or "
                              "allocate tty")
-        _check_preserved_fds(opts.preserve_fds)
+        _check_preserved_fds(opts.preserve_fds + listen_fds())
         lock = self.store.make(container_id)
         undo: list[Callable[[], None]] = [lambda: self.store.remove(container_id)]
         try:
@@ -239,10 +249,18 @@ class Runtime:
         from pyruntime.plan import LaunchOptions, build_plan
 
         process = with_home(dict(config.get("process") or {}), rootfs)
+        listen = listen_fds()
+        if listen:
+            # socket activation (as runc): our fds 3.. go first, and the process is told so
+            raw = process.get("env")
+            env = [str(e) for e in (raw if isinstance(raw, list) else [])
+                   if not str(e).startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+            process["env"] = env + [f"LISTEN_FDS={listen}", "LISTEN_PID=1"]
         terminal = bool(process.get("terminal"))
         plan = build_plan(config, bundle, rootfs,
                           LaunchOptions(fifo_path=fifo, no_pivot=opts.no_pivot,
-                                        preserve_fds=opts.preserve_fds, console=terminal,
+                                        preserve_fds=opts.preserve_fds + listen,
+                                        console=terminal,
                                         stdio=opts.stdio, lsm_attr=exec_attr(process, linux)),
                           facts, process)
         seccomp = None
