@@ -345,24 +345,19 @@ static int mkfile_in_root(int root_fd, const char *path, unsigned int mode)
  * nosuid/nodev/noexec/ro/atime flags locked by a less privileged user namespace. */
 static unsigned long locked_flags(const char *target)
 {
+    static const unsigned long map[][2] = {
+        {ST_NOSUID, MS_NOSUID},     {ST_NODEV, MS_NODEV},         {ST_NOEXEC, MS_NOEXEC},
+        {ST_RDONLY, MS_RDONLY},     {ST_NOATIME, MS_NOATIME},     {ST_NODIRATIME, MS_NODIRATIME},
+        {ST_RELATIME, MS_RELATIME},
+    };
     struct statvfs sv;
     unsigned long f = 0;
+    unsigned i;
     if (statvfs(target, &sv) < 0)
         return 0;
-    if (sv.f_flag & ST_NOSUID)
-        f |= MS_NOSUID;
-    if (sv.f_flag & ST_NODEV)
-        f |= MS_NODEV;
-    if (sv.f_flag & ST_NOEXEC)
-        f |= MS_NOEXEC;
-    if (sv.f_flag & ST_RDONLY)
-        f |= MS_RDONLY;
-    if (sv.f_flag & ST_NOATIME)
-        f |= MS_NOATIME;
-    if (sv.f_flag & ST_NODIRATIME)
-        f |= MS_NODIRATIME;
-    if (sv.f_flag & ST_RELATIME)
-        f |= MS_RELATIME;
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (sv.f_flag & map[i][0])
+            f |= map[i][1];
     return f;
 }
 
