@@ -997,19 +997,20 @@ def _run_undo(undo: list[Callable[[], None]]) -> None:
 
 def _wait_forwarding(pid: int, pidfd: int) -> int:
     """Wait for our child init, forwarding signals to it; returns runc's exit code."""
-    import signal
+    # the C module directly: `signal` wraps it in enums that cost milliseconds to import
+    import _signal  # type: ignore[import-not-found]
 
-    forwarded = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
-                 signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+    forwarded = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM,
+                 _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH)
 
     def forward(sig: int, _frame: Any) -> None:
         try:
-            signal.pidfd_send_signal(pidfd, sig)
+            _signal.pidfd_send_signal(pidfd, sig)
         except ProcessLookupError:
             pass
 
     for sig in forwarded:
-        signal.signal(sig, forward)
+        _signal.signal(sig, forward)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
