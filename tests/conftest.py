@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The same generated examples on every run: CI must never meet a new, pathological one (a
+# libseccomp rule set that takes minutes to compile was found that way).
+settings.register_profile("pyruntime", derandomize=True, deadline=None)
+settings.load_profile("pyruntime")
 
 
 def runtime_command() -> list[str]:
