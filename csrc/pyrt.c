@@ -127,23 +127,19 @@ static int write_all(int fd, const char *buf, size_t len)
 
 /* ------------------------------------------------------------------ reporting */
 
-/* One record, with an fd attached when fd >= 0 (the seccomp listener). */
-static void send_record_fd(int sock, int err, int step, int index, int fd)
+/* One sendmsg of `data`, with `fd` attached as SCM_RIGHTS when fd >= 0. MSG_NOSIGNAL: a
+ * peer that is gone must not kill us with SIGPIPE. */
+static int send_with_fd(int sock, const void *data, size_t len, int fd)
 {
-    struct pyrt_record rec;
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } ctl;
     struct iovec iov;
     struct msghdr msg;
-    rec.abi = PYRT_ABI;
-    rec.err = err;
-    rec.step = (uint32_t)step;
-    rec.index = index;
     memset(&msg, 0, sizeof(msg));
-    iov.iov_base = &rec;
-    iov.iov_len = sizeof(rec);
+    iov.iov_base = (void *)data;
+    iov.iov_len = len;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     if (fd >= 0) {
@@ -157,9 +153,21 @@ static void send_record_fd(int sock, int err, int step, int index, int fd)
         cmsg->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
     }
-    /* MSG_NOSIGNAL: a parent that is gone must not kill us with SIGPIPE. */
-    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+/* One record, with an fd attached when fd >= 0 (the seccomp listener). */
+static void send_record_fd(int sock, int err, int step, int index, int fd)
+{
+    struct pyrt_record rec;
+    rec.abi = PYRT_ABI;
+    rec.err = err;
+    rec.step = (uint32_t)step;
+    rec.index = index;
+    send_with_fd(sock, &rec, sizeof(rec), fd);
 }
 
 static void send_record(int sock, int err, int step, int index)
@@ -788,30 +796,7 @@ static void finalize_root(const struct pyrt_plan *p)
 static int send_master(int sock, int master)
 {
     static const char name[] = "/dev/ptmx";
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov;
-    struct msghdr msg;
-    struct cmsghdr *cmsg;
-    memset(&ctl, 0, sizeof(ctl));
-    memset(&msg, 0, sizeof(msg));
-    iov.iov_base = (void *)name;
-    iov.iov_len = sizeof(name) - 1;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctl.buf;
-    msg.msg_controllen = sizeof(ctl.buf);
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
-        if (errno != EINTR)
-            return -1;
-    return 0;
+    return send_with_fd(sock, name, sizeof(name) - 1, master);
 }
 
 /* Bind the pty slave on /dev/console through fds only (open_tree + move_mount): no path

@@ -230,9 +230,7 @@ class Runtime:
             config_process=dict(config.get("process") or {}),
             seccomp=linux.get("seccomp"),
         )
-        self.store.save(state)
-
-        mgr = self._make_cgroup(state, linux, undo)
+        mgr = self._make_cgroup(state, linux, undo)  # saves the first state ("creating")
 
         fifo = self.store.fifo_path(container_id)
         os.mkfifo(fifo, 0o600)
@@ -311,8 +309,8 @@ class Runtime:
         from pyruntime.errors import CgroupError
 
         mgr = _open_cgroup(state, linux.get("cgroupsPath"))
-        # recorded before anything exists, so that a create killed from here on leaves a
-        # state that `delete --force` can clean up completely
+        # the first state.json, written before anything exists, so that a create killed from
+        # here on leaves a state that `delete --force` can clean up completely
         state.cgroup_path = mgr.path
         state.cgroup_paths = mgr.joinable_paths()
         self.store.save(state)
