@@ -7,9 +7,9 @@ Must not touch: argv parsing or output formats (cli/), raw C structs (shim.py).
 
 from __future__ import annotations
 
-import os
+import posix
 
-from pyruntime import log
+from pyruntime import log, pathops
 from pyruntime.errors import ContainerError, NotExistError, NotRunningError, StateError
 from pyruntime.record import Record
 from pyruntime.state import State, StateStore, cache_dir, now_rfc3339
@@ -54,18 +54,19 @@ class Created(Record):
 
 def write_pid_file(path: str, pid: int) -> None:
     """Write the pid as runc does: `.NAME` created exclusively, no newline, renamed into place."""
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    path = pathops.abspath(path)
+    tmp = pathops.join(pathops.dirname(path), "." + pathops.basename(path))
     try:
-        os.unlink(tmp)
+        posix.unlink(tmp)
     except FileNotFoundError:
         pass
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_SYNC | os.O_CLOEXEC, 0o666)
+    flags = posix.O_RDWR | posix.O_CREAT | posix.O_EXCL | posix.O_SYNC | posix.O_CLOEXEC
+    fd = posix.open(tmp, flags, 0o666)
     try:
-        os.write(fd, str(pid).encode())
+        posix.write(fd, str(pid).encode())
     finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        posix.close(fd)
+    posix.rename(tmp, path)
 
 
 def oci_state(state: State, status: str, *, in_container: bool = False) -> dict[str, Any]:
@@ -87,9 +88,9 @@ def oci_state(state: State, status: str, *, in_container: bool = False) -> dict[
 def listen_fds() -> int:
     """How many fds systemd socket activation passed us (LISTEN_FDS, for our own pid)."""
     try:
-        if int(os.environ.get("LISTEN_PID", "0")) != os.getpid():
+        if int(pathops.getenv("LISTEN_PID") or "0") != posix.getpid():
             return 0
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+        return max(0, int(pathops.getenv("LISTEN_FDS") or "0"))
     except ValueError:
         return 0
 
@@ -108,7 +109,7 @@ def _check_preserved_fds(count: int) -> None:
         raise StateError(f"--preserve-fds {count}: more than the open file limit ({soft})")
     for fd in range(3, 3 + count):
         try:
-            os.fstat(fd)
+            posix.fstat(fd)
         except OSError:
             raise StateError(f"--preserve-fds {count}: file descriptor {fd} is not open") from None
 
@@ -174,7 +175,7 @@ class Runtime:
 
         opts = opts or CreateOptions()
         self.store.dir(container_id)  # validates the id before any path is built
-        bundle = os.path.realpath(bundle or ".")
+        bundle = pathops.realpath(bundle or ".")
         config = load_config(bundle)
         terminal = bool((config.get("process") or {}).get("terminal"))
         if terminal and not opts.console_socket and opts.console_fd < 0:
@@ -204,8 +205,8 @@ class Runtime:
             raise
         lock.release()
         if not keep_sync:
-            os.close(created.sock)
-            os.close(created.pidfd)
+            posix.close(created.sock)
+            posix.close(created.pidfd)
             object.__setattr__(created, "sock", -1)
             object.__setattr__(created, "pidfd", -1)
         return created
@@ -215,15 +216,15 @@ class Runtime:
         from pyruntime.host import gather_facts, process_start_time
 
         root = config.get("root") or {}
-        rootfs = os.path.realpath(os.path.join(bundle, root.get("path", "rootfs")))
-        if not os.path.isdir(rootfs):
+        rootfs = pathops.realpath(pathops.join(bundle, root.get("path", "rootfs")))
+        if not pathops.isdir(rootfs):
             raise StateError(f"rootfs ({rootfs}) does not exist or is not a directory")
         linux = config.get("linux") or {}
         state = State(
             id=container_id, bundle=bundle, rootfs=rootfs, created=now_rfc3339(),
             oci_version=str(config.get("ociVersion", "")),
             annotations=dict(config.get("annotations") or {}),
-            creating_pid=os.getpid(), creating_start=process_start_time(os.getpid()),
+            creating_pid=posix.getpid(), creating_start=process_start_time(posix.getpid()),
             systemd=opts.systemd_cgroup or self.systemd_cgroup,
             hooks=dict(config.get("hooks") or {}),
             namespaces=list(linux.get("namespaces") or []),
@@ -233,7 +234,7 @@ class Runtime:
         mgr = self._make_cgroup(state, linux, undo)  # saves the first state ("creating")
 
         fifo = self.store.fifo_path(container_id)
-        os.mkfifo(fifo, 0o600)
+        posix.mkfifo(fifo, 0o600)
 
         if mgr is None:
             facts = gather_facts(rootfs)
@@ -317,7 +318,7 @@ class Runtime:
         try:
             mgr.create()
         except CgroupError:
-            if os.geteuid() == 0 or _wants_limits(linux.get("resources")):
+            if posix.geteuid() == 0 or _wants_limits(linux.get("resources")):
                 raise
             log.debug("rootless: no writable cgroup, running in the caller's")
             state.cgroup_path = None
@@ -352,14 +353,14 @@ class Runtime:
                                            cgroup_fd, tasks_fds, userns_fds)
             pid, pidfd = shim.spawn(packed)
         except BaseException:
-            os.close(parent_fd)
+            posix.close(parent_fd)
             raise
         finally:
-            os.close(child_fd)
+            posix.close(child_fd)
             for fd in join_fds + [pidns_fd, console, cgroup_fd] + tasks_fds + list(
                     set(userns_fds.values())):
                 if fd >= 0 and fd != opts.console_fd:
-                    os.close(fd)
+                    posix.close(fd)
 
         def kill_child() -> None:
             try:
@@ -367,8 +368,8 @@ class Runtime:
             except ProcessLookupError:
                 pass
             _reap(pid)
-            os.close(pidfd)
-            os.close(parent_fd)
+            posix.close(pidfd)
+            posix.close(parent_fd)
 
         undo.append(kill_child)
         return pid, pidfd, parent_fd
@@ -381,7 +382,7 @@ class Runtime:
             _, status = _reap(pid)
             how = ""
             if status is not None:
-                code = os.waitstatus_to_exitcode(status)
+                code = posix.waitstatus_to_exitcode(status)
                 how = f" (exit status {code})" if code >= 0 else f" (signal {-code})"
             return ContainerError(f"unable to start container process: init exited{how}")
         return describe(plan, rec)
@@ -431,16 +432,16 @@ class Runtime:
                 self._kill_init(state, 9)
                 raise
         try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = posix.open(fifo, posix.O_WRONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
         except OSError as e:
             if e.errno == errno.ENXIO:
                 raise StateError("cannot start a container that has stopped") from None
-            raise StateError(f"open exec fifo {fifo}: {os.strerror(e.errno or 0)}") from e
+            raise StateError(f"open exec fifo {fifo}: {posix.strerror(e.errno or 0)}") from e
         try:
-            os.write(fd, b"0")
+            posix.write(fd, b"0")
         finally:
-            os.close(fd)
-        os.unlink(fifo)
+            posix.close(fd)
+        posix.unlink(fifo)
         if state.hooks.get("poststart"):
             from pyruntime.hooks import run_hooks
 
@@ -495,27 +496,27 @@ class Runtime:
 
             failure = shim.read_record(created.sock)  # EOF: the init exec'd
         except BaseException:
-            os.close(created.sock)
-            os.close(created.pidfd)
+            posix.close(created.sock)
+            posix.close(created.pidfd)
             self.delete(container_id, force=True)
             raise
-        os.close(created.sock)
+        posix.close(created.sock)
         if failure is not None:
             from pyruntime.failure import describe
 
-            os.close(created.pidfd)
+            posix.close(created.pidfd)
             self.delete(container_id, force=True)
             raise describe(created.plan, failure)
         if detach:
-            os.close(created.pidfd)
+            posix.close(created.pidfd)
             return 0
         if master >= 0:
             from pyruntime.console import proxy
 
             proxy(master, created.pidfd)
-            os.close(master)
+            posix.close(master)
         code = _wait_forwarding(state.pid, created.pidfd)
-        os.close(created.pidfd)
+        posix.close(created.pidfd)
         if not keep:
             self.delete(container_id, force=True)
         return code
@@ -588,14 +589,14 @@ class Runtime:
         except BaseException:
             _run_undo(undo)
             raise
-        os.close(sock)
+        posix.close(sock)
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
         if detach:
-            os.close(pidfd)
+            posix.close(pidfd)
             return 0
         code = _wait_forwarding(pid, pidfd)
-        os.close(pidfd)
+        posix.close(pidfd)
         return code
 
     # ------------------------------------------------------------------ cgroup verbs
@@ -715,7 +716,7 @@ class Runtime:
             mgr = _open_cgroup(state)
             for pid in mgr.pids():
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
             return
@@ -804,7 +805,7 @@ class Runtime:
                 except ProcessLookupError:
                     pass
                 _wait_gone(fd, 5.0)
-                os.close(fd)
+                posix.close(fd)
         if mgr is not None:
             try:
                 if mgr.pids():
@@ -835,7 +836,7 @@ def _send_to_seccomp_agent(fd: int, seccomp: dict[str, Any], state: dict[str, An
     except OSError as e:
         raise ContainerError(f"send seccomp fd to {path}: {e.strerror or e}") from None
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _wants_terminal(bundle: str) -> bool:
@@ -843,7 +844,7 @@ def _wants_terminal(bundle: str) -> bool:
     from pyruntime.jsonio import loads
 
     try:
-        with open(os.path.join(bundle or ".", "config.json"), "rb") as f:
+        with open(pathops.join(bundle or ".", "config.json"), "rb") as f:
             return bool((loads(f.read()).get("process") or {}).get("terminal"))
     except (OSError, ValueError, AttributeError):
         return False
@@ -853,7 +854,7 @@ def _mount_names(paths: dict[str, str], cgroup_root: str) -> dict[str, str]:
     """{host mount dir name (cpu, systemd, unified...): the container's dir in it}."""
     out = {}
     for directory in paths.values():
-        name = os.path.relpath(directory, cgroup_root).split("/")[0]
+        name = pathops.relpath(directory, cgroup_root).split("/")[0]
         if name and name != "..":
             out[name] = directory
     return out
@@ -875,7 +876,7 @@ def connect_console(opts: CreateOptions) -> int:
     except OSError as e:
         sock.close()
         raise StateError(f"connect to console socket {opts.console_socket}: "
-                         f"{os.strerror(e.errno or 0).lower()}") from None
+                         f"{posix.strerror(e.errno or 0).lower()}") from None
     return sock.detach()
 
 
@@ -883,9 +884,9 @@ def _freezer_file(mgr: Any) -> str | None:
     paths = mgr.joinable_paths()
     if mgr.version == 1:
         base = paths.get("freezer")
-        return os.path.join(base, "freezer.state") if base else None
+        return pathops.join(base, "freezer.state") if base else None
     base = paths.get("")
-    return os.path.join(base, "cgroup.freeze") if base else None
+    return pathops.join(base, "cgroup.freeze") if base else None
 
 
 def _idmap_namespaces(plan: ChildPlan) -> dict[int, int]:
@@ -902,7 +903,7 @@ def _idmap_namespaces(plan: ChildPlan) -> dict[int, int]:
                 out[i] = by_map[op.idmap]
     except OSError as e:
         for fd in by_map.values():
-            os.close(fd)
+            posix.close(fd)
         raise ContainerError(str(e.strerror or e)) from e
     return out
 
@@ -921,15 +922,16 @@ def _open_cgroup_fds(dirs: dict[str, str]) -> tuple[int, list[int]]:
     try:
         for key, directory in dirs.items():
             if key == "":
-                v2 = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                v2 = posix.open(directory, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
             elif directory not in seen:  # co-mounted controllers share one directory
                 seen.add(directory)
-                tasks.append(os.open(os.path.join(directory, "tasks"),
-                                     os.O_WRONLY | os.O_CLOEXEC))
+                tasks.append(posix.open(pathops.join(directory, "tasks"),
+                                     posix.O_WRONLY | posix.O_CLOEXEC))
     except OSError as e:
         for fd in tasks + ([v2] if v2 >= 0 else []):
-            os.close(fd)
-        raise CgroupError(f"open cgroup {e.filename}: {os.strerror(e.errno or 0).lower()}") from e
+            posix.close(fd)
+        reason = posix.strerror(e.errno or 0).lower()
+        raise CgroupError(f"open cgroup {e.filename}: {reason}") from e
     return v2, tasks
 
 
@@ -941,24 +943,24 @@ def _open_namespace(kind: str, path: str) -> int:
     from pyruntime.spec.constants import NAMESPACES
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError as e:
-        reason = os.strerror(e.errno or 0).lower()
+        reason = posix.strerror(e.errno or 0).lower()
         raise StateError(f"open {kind} namespace {path}: {reason}") from e
     try:
         nstype = fcntl.ioctl(fd, 0xB703)  # NS_GET_NSTYPE
     except OSError as e:
-        os.close(fd)
+        posix.close(fd)
         raise StateError(f"{path} is not a namespace file") from e
     if nstype != Flags.get(NAMESPACES[kind][0]):
-        os.close(fd)
+        posix.close(fd)
         raise StateError(f"{path} is not a {kind} namespace")
     return fd
 
 
 def _reap(pid: int) -> tuple[int, int | None]:
     try:
-        return os.waitpid(pid, 0)
+        return posix.waitpid(pid, 0)
     except ChildProcessError:
         return pid, None
 
@@ -967,11 +969,11 @@ def _wait_exec(pid: int, timeout: float) -> None:
     """Wait (bounded) until the init has exec'd: its /proc/PID/exe is no longer our python."""
     import time
 
-    ours = os.readlink("/proc/self/exe")
+    ours = posix.readlink("/proc/self/exe")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if os.readlink(f"/proc/{pid}/exe") != ours:
+            if posix.readlink(f"/proc/{pid}/exe") != ours:
                 return
         except OSError:
             return  # gone already (or not ours to read): nothing left to wait for
@@ -1011,13 +1013,13 @@ def _wait_forwarding(pid: int, pidfd: int) -> int:
         _signal.signal(sig, forward)
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            _, status = posix.waitpid(pid, 0)
             break
         except InterruptedError:
             continue
         except ChildProcessError:
             return 0
-    code = os.waitstatus_to_exitcode(status)
+    code = posix.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
 
 

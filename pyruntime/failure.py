@@ -7,7 +7,7 @@ Must not touch: the kernel, state.
 
 from __future__ import annotations
 
-import os
+import posix
 
 from pyruntime.errors import ChildSetupError
 from pyruntime.plan import ChildPlan
@@ -18,7 +18,7 @@ PREFIX = "unable to start container process: "
 
 def errtext(errno: int) -> str:
     """Go-style lower-case strerror ("no such file or directory")."""
-    text = os.strerror(errno)
+    text = posix.strerror(errno)
     return text[:1].lower() + text[1:]
 
 

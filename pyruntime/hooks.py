@@ -7,7 +7,7 @@ Must not touch: state files, cgroups.
 
 from __future__ import annotations
 
-import os
+import posix
 
 from pyruntime import log
 from pyruntime.errors import HookError
@@ -28,7 +28,7 @@ def _wait_pidfd(pid: int, pidfd: int, timeout: float | None) -> int | None:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         ready, _, _ = select.select([pidfd], [], [], left)
         if ready:
-            _, status = os.waitpid(pid, 0)
+            _, status = posix.waitpid(pid, 0)
             return status
         if deadline is not None and time.monotonic() >= deadline:
             return None
@@ -55,8 +55,8 @@ def run_hook(hook: Mapping[str, Any], kind: str, state: Mapping[str, Any], *, cw
     from pyruntime.jsonio import dumps
 
     data = dumps(state).encode()
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    in_r, in_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = posix.pipe2(posix.O_CLOEXEC)
+    in_r, in_w = posix.pipe2(posix.O_CLOEXEC)
     try:
         if in_pid is None:
             import subprocess
@@ -64,7 +64,7 @@ def run_hook(hook: Mapping[str, Any], kind: str, state: Mapping[str, Any], *, cw
             proc = subprocess.Popen(
                 args, executable=path, stdin=in_r, stdout=out_w, stderr=out_w, cwd=cwd,
                 env=dict(e.split("=", 1) for e in env if "=" in e), close_fds=True)
-            pid, pidfd = proc.pid, os.pidfd_open(proc.pid)
+            pid, pidfd = proc.pid, posix.pidfd_open(proc.pid)
         else:
             from pyruntime import shim
 
@@ -72,26 +72,26 @@ def run_hook(hook: Mapping[str, Any], kind: str, state: Mapping[str, Any], *, cw
                                                   in_r, out_w, out_w)
     except OSError as e:
         for fd in (out_r, out_w, in_r, in_w):
-            os.close(fd)
-        raise HookError(f"{_describe(hook, kind)}: {os.strerror(e.errno or 0).lower()}") from e
-    os.close(in_r)
-    os.close(out_w)
+            posix.close(fd)
+        raise HookError(f"{_describe(hook, kind)}: {posix.strerror(e.errno or 0).lower()}") from e
+    posix.close(in_r)
+    posix.close(out_w)
     try:
         try:
-            os.write(in_w, data)
+            posix.write(in_w, data)
         except BrokenPipeError:
             pass
-        os.close(in_w)
+        posix.close(in_w)
         status = _wait_pidfd(pid, pidfd, None if timeout is None else float(timeout))
         if status is None:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+            posix.kill(pid, 9)
+            posix.waitpid(pid, 0)
             raise HookError(f"{_describe(hook, kind)}: timed out after {timeout}s")
         output = _drain(out_r)
     finally:
-        os.close(pidfd)
-        os.close(out_r)
-    code = os.waitstatus_to_exitcode(status)
+        posix.close(pidfd)
+        posix.close(out_r)
+    code = posix.waitstatus_to_exitcode(status)
     if code != 0:
         what = f"exit status {code}" if code > 0 else f"signal {-code}"
         tail = f": {output}" if output else ""
@@ -99,11 +99,11 @@ def run_hook(hook: Mapping[str, Any], kind: str, state: Mapping[str, Any], *, cw
 
 
 def _drain(fd: int) -> str:
-    os.set_blocking(fd, False)
+    posix.set_blocking(fd, False)
     chunks = []
     try:
         while True:
-            chunk = os.read(fd, 65536)
+            chunk = posix.read(fd, 65536)
             if not chunk:
                 break
             chunks.append(chunk)

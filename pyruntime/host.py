@@ -7,7 +7,9 @@ Must not touch: container state or policy.
 
 from __future__ import annotations
 
-import os
+import posix
+
+from pyruntime import pathops
 
 TYPE_CHECKING = False
 
@@ -59,7 +61,7 @@ def gather_facts(rootfs: str, cgroup_dirs: dict[str, str] | None = None,
     return HostFacts(
         rootfs_parent_mount=mount_point_of(rootfs, mounts),
         last_cap=last_cap,
-        has_kcore=os.path.exists("/proc/kcore"),
+        has_kcore=pathops.exists("/proc/kcore"),
         cgroup_mounts=cgroup_dirs or {},
         cgroup_v2_dir=cgroup_v2_dir,
     )
@@ -70,9 +72,9 @@ def container_home(rootfs: str, uid: int) -> str:
 
     The file is read only if it resolves inside the rootfs (a symlink out of it is ignored).
     """
-    path = os.path.join(rootfs, "etc", "passwd")
-    real = os.path.realpath(path)
-    if not real.startswith(os.path.realpath(rootfs).rstrip("/") + "/"):
+    path = pathops.join(rootfs, "etc", "passwd")
+    real = pathops.realpath(path)
+    if not real.startswith(pathops.realpath(rootfs).rstrip("/") + "/"):
         return "/"
     try:
         with open(real, "rb") as f:
@@ -120,11 +122,11 @@ def is_alive(pid: int, start_time: int | None) -> bool:
 def open_pidfd(pid: int, start_time: int | None) -> int | None:
     """A pidfd for pid if it is still the same process, else None."""
     try:
-        fd = os.pidfd_open(pid)
+        fd = posix.pidfd_open(pid)
     except OSError:
         return None
     if not is_alive(pid, start_time):
-        os.close(fd)
+        posix.close(fd)
         return None
     return fd
 
@@ -142,7 +144,7 @@ def signal_pid(pid: int, start_time: int | None, sig: int) -> bool:
     except ProcessLookupError:
         return False
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def write_id_maps(pid: int, uid_maps: tuple[IdMapping, ...],
@@ -151,18 +153,18 @@ def write_id_maps(pid: int, uid_maps: tuple[IdMapping, ...],
 
     A rootless caller may map only its own ids, and only after denying setgroups(2).
     """
-    if os.geteuid() != 0 and gid_maps:
-        fd = os.open(f"/proc/{pid}/setgroups", os.O_WRONLY | os.O_CLOEXEC)
+    if posix.geteuid() != 0 and gid_maps:
+        fd = posix.open(f"/proc/{pid}/setgroups", posix.O_WRONLY | posix.O_CLOEXEC)
         try:
-            os.write(fd, b"deny")
+            posix.write(fd, b"deny")
         finally:
-            os.close(fd)
+            posix.close(fd)
     for name, maps in (("gid_map", gid_maps), ("uid_map", uid_maps)):
         if not maps:
             continue
         text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
-        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        fd = posix.open(f"/proc/{pid}/{name}", posix.O_WRONLY | posix.O_CLOEXEC)
         try:
-            os.write(fd, text.encode())
+            posix.write(fd, text.encode())
         finally:
-            os.close(fd)
+            posix.close(fd)

@@ -8,7 +8,7 @@ Must not touch: anything else; the container's init never logs.
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 import time
 
@@ -46,12 +46,12 @@ def emit(level: int, msg: str) -> None:
     msg = msg.replace("\r", "\\r").replace("\n", "\\n")  # one event, one line
     if _Config.file:
         try:
-            fd = os.open(_Config.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                         0o644)
+            flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
+            fd = posix.open(_Config.file, flags, 0o644)
             try:
-                os.write(fd, (format_line(level, msg, _Config.fmt) + "\n").encode())
+                posix.write(fd, (format_line(level, msg, _Config.fmt) + "\n").encode())
             finally:
-                os.close(fd)
+                posix.close(fd)
         except OSError as e:
             # the log is unusable: say so in the same single line
             if level >= ERROR:

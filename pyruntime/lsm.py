@@ -9,9 +9,7 @@ Must not touch: the kernel beyond reading /sys.
 
 from __future__ import annotations
 
-import os
-
-from pyruntime import log
+from pyruntime import log, pathops
 from pyruntime.errors import ContainerError
 
 TYPE_CHECKING = False
@@ -24,14 +22,14 @@ def apparmor_enabled() -> bool:
     """AppArmor is built in, enabled and its securityfs is there."""
     try:
         with open("/sys/module/apparmor/parameters/enabled") as f:
-            return f.read().strip() == "Y" and os.path.isdir("/sys/kernel/security/apparmor")
+            return f.read().strip() == "Y" and pathops.isdir("/sys/kernel/security/apparmor")
     except OSError:
         return False
 
 
 def selinux_enabled() -> bool:
     """selinuxfs is mounted (SELinux is active)."""
-    return os.path.exists("/sys/fs/selinux/enforce")
+    return pathops.exists("/sys/fs/selinux/enforce")
 
 
 def exec_attr(process: Mapping[str, Any], linux: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -48,7 +46,7 @@ def exec_attr(process: Mapping[str, Any], linux: Mapping[str, Any]) -> tuple[str
         if not apparmor_enabled():
             raise ContainerError(f"apparmor profile {profile!r} requested, but AppArmor is "
                                  "not enabled on this host")
-        path = ("/proc/self/attr/apparmor/exec" if os.path.exists("/proc/self/attr/apparmor")
+        path = ("/proc/self/attr/apparmor/exec" if pathops.exists("/proc/self/attr/apparmor")
                 else "/proc/self/attr/exec")
         return path, f"exec {profile}"
     if label:

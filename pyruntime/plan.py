@@ -8,10 +8,10 @@ Must not touch: the kernel. It reads nothing but its arguments (host facts are g
 
 from __future__ import annotations
 
-import os
+import posix
 import struct
 
-from pyruntime import log
+from pyruntime import log, pathops
 from pyruntime.errors import SpecError
 from pyruntime.record import Record
 from pyruntime.spec import constants as C
@@ -268,7 +268,7 @@ def _clean_dest(dest: str, where: str) -> str:
     if not dest.startswith("/"):
         # runc accepts relative destinations as relative to "/" (spec 1.0 allowed it)
         dest = "/" + dest
-    norm = os.path.normpath(dest)
+    norm = pathops.normpath(dest)
     if norm.startswith("//"):
         norm = "/" + norm.lstrip("/")
     if ".." in norm.split("/"):
@@ -377,13 +377,13 @@ def plan_mount(index: int, mount: Mapping[str, Any], bundle: str, facts: HostFac
     if fstype == "bind" or flags & bind:
         if not source:
             raise SpecError(f"{where}.source", "bind mount needs a source")
-        if not os.path.isabs(source):
-            source = os.path.join(bundle, source)
+        if not pathops.isabs(source):
+            source = pathops.join(bundle, source)
         try:
-            is_dir = os.path.isdir(source)
-            os.stat(source)
+            is_dir = pathops.isdir(source)
+            posix.stat(source)
         except OSError as e:
-            reason = os.strerror(e.errno or 2).lower()
+            reason = posix.strerror(e.errno or 2).lower()
             raise SpecError(f"{where}.source", f"{source}: {reason}") from e
         ops.append(Op("MKDIR" if is_dir else "MKFILE", dest, mode=0o755 if is_dir else 0o644,
                       label=label))
@@ -489,7 +489,7 @@ def _device_ops(path: str, kind: str, major: int, minor: int, mode: int, uid: in
         return [Op("MKFILE", path, mode=0o644, label=label),
                 Op("BIND", path, source=path, mflags=Flags.get("MS_BIND"), label=label)]
     type_bits = {"c": "S_IFCHR", "u": "S_IFCHR", "b": "S_IFBLK", "p": "S_IFIFO"}[kind]
-    dev = os.makedev(major, minor) if kind != "p" else 0
+    dev = posix.makedev(major, minor) if kind != "p" else 0
     return [Op("MKNOD", path, mode=Flags.get(type_bits) | (mode & 0o7777), dev=dev, uid=uid,
                gid=gid, label=label)]
 
@@ -658,14 +658,14 @@ def env_value(env: Sequence[str], name: str) -> str | None:
 def exec_candidates(arg0: str, env: Sequence[str], cwd: str) -> tuple[str, ...]:
     """Paths inside the container to try for args[0] (exec.LookPath over the container's PATH)."""
     if "/" in arg0:
-        return (arg0 if arg0.startswith("/") else os.path.normpath(os.path.join(cwd, arg0)),)
+        return (arg0 if arg0.startswith("/") else pathops.normpath(pathops.join(cwd, arg0)),)
     path = env_value(env, "PATH")
     if path is None:
         path = DEFAULT_PATH
     out = []
     for d in path.split(":"):
         d = d or "."
-        full = os.path.normpath(os.path.join(cwd, d, arg0))
+        full = pathops.normpath(pathops.join(cwd, d, arg0))
         if full not in out:
             out.append(full)
     return tuple(out)
@@ -704,7 +704,7 @@ def process_fields(process: Mapping[str, Any], facts: HostFacts,
         uid=int(_get(user, "uid", 0)),
         gid=int(_get(user, "gid", 0)),
         groups=tuple(int(g) for g in _get(user, "additionalGids", [])),
-        set_groups=os.geteuid() == 0,  # rootless: setgroups is denied in our user namespace
+        set_groups=posix.geteuid() == 0,  # rootless: setgroups is denied in our user namespace
         umask=int(_get(user, "umask", 0o022)),
         caps=plan_capabilities(process, facts.last_cap),
         last_cap=facts.last_cap,

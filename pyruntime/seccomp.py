@@ -15,11 +15,11 @@ so paths without a seccomp profile never load libseccomp.
 from __future__ import annotations
 
 import errno as errno_mod
-import os
+import posix
 import stat
 import struct
 
-from pyruntime import log
+from pyruntime import log, pathops
 from pyruntime.errors import SpecError
 from pyruntime.record import Record
 
@@ -275,7 +275,7 @@ def arch_token(name: str) -> int:
 
 
 def _err(rc: int) -> str:
-    return os.strerror(-rc) if rc < 0 else f"error {rc}"
+    return posix.strerror(-rc) if rc < 0 else f"error {rc}"
 
 
 def _conditions(args: tuple[_Arg, ...]) -> list[tuple[_Arg, ...]]:
@@ -309,23 +309,23 @@ def _add_rule(ffi: Any, lib: Any, ctx: Any, rule: _Rule, act: int, nr: int, name
 
 def _export(lib: Any, ctx: Any) -> bytes:
     """Export the BPF program: libseccomp 2.5 can only write it to a file descriptor."""
-    fd = os.memfd_create("pyruntime-seccomp", os.MFD_CLOEXEC)
+    fd = posix.memfd_create("pyruntime-seccomp", posix.MFD_CLOEXEC)
     try:
         rc = lib.seccomp_export_bpf(ctx, fd)
         if rc < 0:
             raise SpecError(ROOT_PATH, f"cannot export seccomp filter: {_err(rc)}")
-        size = os.fstat(fd).st_size
+        size = posix.fstat(fd).st_size
         chunks = []
         offset = 0
         while offset < size:
-            chunk = os.pread(fd, size - offset, offset)
+            chunk = posix.pread(fd, size - offset, offset)
             if not chunk:
                 break
             chunks.append(chunk)
             offset += len(chunk)
         return b"".join(chunks)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def compile_filter(
@@ -474,13 +474,13 @@ def _cache_key(seccomp: Mapping[str, Any]) -> str | None:
         profile = dumps(_sorted(seccomp))
     except (TypeError, ValueError):
         return None  # let the normal path report what is wrong with it
-    here = os.path.dirname(__file__)
-    parts = [str(_CACHE_FORMAT), os.uname().release, os.uname().machine]
-    bindings = [os.path.join(here, n) for n in os.listdir(here) if n.startswith("_libseccomp.")]
+    here = pathops.dirname(__file__)
+    parts = [str(_CACHE_FORMAT), posix.uname().release, posix.uname().machine]
+    bindings = [pathops.join(here, n) for n in posix.listdir(here) if n.startswith("_libseccomp.")]
     for path in [__file__, *_LIBSECCOMP_FILES, *bindings]:
         try:
-            real = os.path.realpath(path)
-            st = os.stat(real)
+            real = pathops.realpath(path)
+            st = posix.stat(real)
             parts.append(f"{real}:{st.st_size}:{st.st_mtime_ns}")
         except OSError:
             continue
@@ -517,18 +517,19 @@ def _sha256_hex(data: bytes) -> str:
 def _cache_load(cache_dir: str, key: str) -> tuple[bytes, int] | None:
     """Return (bpf, flags) from the cache, or None on any miss or doubt."""
     try:
-        fd = os.open(os.path.join(cache_dir, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        how = posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC
+        fd = posix.open(pathops.join(cache_dir, key), how)
     except OSError:
         return None
     try:
-        st = os.fstat(fd)
+        st = posix.fstat(fd)
         # Only trust a file that only we could have written: a forged entry would be a
         # seccomp bypass for every container using this profile.
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
+        if st.st_uid != posix.geteuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
             return None
-        data = os.read(fd, st.st_size + 1)
+        data = posix.read(fd, st.st_size + 1)
     finally:
-        os.close(fd)
+        posix.close(fd)
     if len(data) < _CACHE_HEADER.size:
         return None
     magic, flags, length = _CACHE_HEADER.unpack_from(data)
@@ -541,24 +542,24 @@ def _cache_load(cache_dir: str, key: str) -> tuple[bytes, int] | None:
 def _cache_store(cache_dir: str, key: str, flags: int, bpf: bytes) -> None:
     """Write an entry atomically; failures only cost the next caller a recompile."""
     try:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        st = os.lstat(cache_dir)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or not stat.S_ISDIR(st.st_mode):
+        pathops.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        st = posix.lstat(cache_dir)
+        if st.st_uid != posix.geteuid() or st.st_mode & 0o022 or not stat.S_ISDIR(st.st_mode):
             log.debug(f"seccomp: cache dir {cache_dir} is not private, not caching")
             return
-        tmp = os.path.join(cache_dir, f".{key}.{os.getpid()}.tmp")
+        tmp = pathops.join(cache_dir, f".{key}.{posix.getpid()}.tmp")
         data = _CACHE_HEADER.pack(_CACHE_MAGIC, flags, len(bpf) // SOCK_FILTER_SIZE) + bpf
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, 0o600)
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view) :]
+                view = view[posix.write(fd, view) :]
         except OSError:
-            os.unlink(tmp)
+            posix.unlink(tmp)
             raise
         finally:
-            os.close(fd)
-        os.replace(tmp, os.path.join(cache_dir, key))
+            posix.close(fd)
+        posix.replace(tmp, pathops.join(cache_dir, key))
     except OSError as e:
         log.debug(f"seccomp: cannot cache compiled filter in {cache_dir}: {e}")
 

@@ -7,8 +7,9 @@ Must not touch: policy (the plan decides), state or cgroups.
 
 from __future__ import annotations
 
-import os
+import posix
 
+from pyruntime import pathops
 from pyruntime._shim import ffi, lib
 from pyruntime.errors import ChildSetupError
 from pyruntime.record import Record
@@ -100,7 +101,7 @@ class _Packer:
     def cstr(self, value: str | None) -> Any:
         if value is None:
             return ffi.NULL
-        buf = ffi.new("char[]", os.fsencode(value))
+        buf = ffi.new("char[]", pathops.fsencode(value))
         self.keep.append(buf)
         return buf
 
@@ -227,7 +228,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.become_root = int(plan.become_root)
     p.cgroup_fd = cgroup_fd
     p.loopback_up = int(plan.loopback_up)
-    p.nondumpable = int(os.geteuid() == 0)
+    p.nondumpable = int(posix.geteuid() == 0)
     attr = plan.lsm_attr
     p.lsm_attr_path = pk.cstr(attr[0] if attr else None)
     p.lsm_attr_value = pk.cstr(attr[1] if attr else None)
@@ -247,8 +248,8 @@ def spawn(packed: Any) -> tuple[int, int]:
     pidfd = ffi.new("int *", -1)
     pid = lib.pyrt_spawn(packed, pidfd)
     if pid < 0:
-        raise ChildSetupError("clone", -pid, "", f"clone: {os.strerror(-pid).lower()}")
-    os.set_inheritable(pidfd[0], False)
+        raise ChildSetupError("clone", -pid, "", f"clone: {posix.strerror(-pid).lower()}")
+    posix.set_inheritable(pidfd[0], False)
     return pid, pidfd[0]
 
 
@@ -264,7 +265,7 @@ def spawn_in_namespaces(pid: int, nstypes: int, path: str, argv: list[str], env:
     child = lib.pyrt_spawn_in_ns(pid, nstypes, pk.cstr(path), pk.cstrv(tuple(argv)),
                                  pk.cstrv(tuple(env)), stdin, stdout, stderr, pidfd)
     if child < 0:
-        raise OSError(-child, os.strerror(-child))
+        raise OSError(-child, posix.strerror(-child))
     return child, pidfd[0]
 
 
@@ -294,7 +295,7 @@ def make_userns(uid_map: str, gid_map: str) -> int:
     """
     rc = lib.pyrt_make_userns(uid_map.encode(), gid_map.encode())
     if rc < 0:
-        raise OSError(-rc, f"user namespace for an idmapped mount: {os.strerror(-rc)}")
+        raise OSError(-rc, f"user namespace for an idmapped mount: {posix.strerror(-rc)}")
     return int(rc)
 
 
@@ -307,7 +308,7 @@ def socketpair() -> tuple[int, int]:
     fds = ffi.new("int[2]")
     rc = lib.pyrt_socketpair(fds)
     if rc < 0:
-        raise OSError(-rc, os.strerror(-rc))
+        raise OSError(-rc, posix.strerror(-rc))
     return fds[0], fds[1]
 
 
@@ -322,16 +323,16 @@ def pidfd_send_signal(pidfd: int, sig: int) -> None:
     if rc == -3:  # ESRCH
         raise ProcessLookupError(3, "no such process")
     if rc < 0:
-        raise OSError(-rc, os.strerror(-rc))
+        raise OSError(-rc, posix.strerror(-rc))
 
 
 def send_go(sock: int) -> None:
     """Let the child go on to its next stage."""
-    os.write(sock, b"G")
+    posix.write(sock, b"G")
 
 
 def set_dumpable(on: bool) -> None:
     """prctl(PR_SET_DUMPABLE) for the calling process."""
     rc = lib.pyrt_set_dumpable(1 if on else 0)
     if rc < 0:
-        raise OSError(-rc, os.strerror(-rc))
+        raise OSError(-rc, posix.strerror(-rc))

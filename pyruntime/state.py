@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
+import posix
 import time
 
-from pyruntime import jsonio
+from pyruntime import jsonio, pathops
 from pyruntime.errors import NotExistError, StateError
 from pyruntime.host import is_alive
 
@@ -29,15 +29,15 @@ DEFAULT_ROOT = "/run/pyruntime"
 def cache_dir(name: str) -> str:
     """A cache directory beside (never inside) the default state roots: Docker shares its
     --root with real runc, whose `list` would trip over anything but container dirs."""
-    return os.path.join(os.path.dirname(default_root()), "pyruntime-cache", name)
+    return pathops.join(pathops.dirname(default_root()), "pyruntime-cache", name)
 
 
 def default_root() -> str:
     """/run/pyruntime for root; for a rootless caller $XDG_RUNTIME_DIR/pyruntime (as runc)."""
-    if os.geteuid() == 0:
+    if posix.geteuid() == 0:
         return DEFAULT_ROOT
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    return os.path.join(xdg, "pyruntime") if xdg else f"/tmp/pyruntime-{os.geteuid()}"
+    xdg = pathops.getenv("XDG_RUNTIME_DIR")
+    return pathops.join(xdg, "pyruntime") if xdg else f"/tmp/pyruntime-{posix.geteuid()}"
 ID_MAX = 250
 ID_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 ID_CHARS = ID_FIRST | frozenset("_.+-")
@@ -160,20 +160,20 @@ class StateStore:
     def dir(self, container_id: str) -> str:
         """The state directory of an id (validated first)."""
         validate_id(container_id)
-        return os.path.join(self.root, container_id)
+        return pathops.join(self.root, container_id)
 
     def fifo_path(self, container_id: str) -> str:
         """Path of the exec fifo of a container."""
-        return os.path.join(self.dir(container_id), FIFO_FILE)
+        return pathops.join(self.dir(container_id), FIFO_FILE)
 
     def ids(self) -> list[str]:
         """Ids of every container directory with a state file (foreign entries skipped)."""
         try:
-            names = sorted(os.listdir(self.root))
+            names = sorted(posix.listdir(self.root))
         except FileNotFoundError:
             return []
         return [n for n in names
-                if is_valid_id(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+                if is_valid_id(n) and pathops.exists(pathops.join(self.root, n, STATE_FILE))]
 
     def make(self, container_id: str) -> Lock:
         """Create the directory of a new container and return its lock, held.
@@ -182,13 +182,14 @@ class StateStore:
             StateError: the id is taken or the root is unusable.
         """
         path = self.dir(container_id)
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        pathops.makedirs(self.root, mode=0o711, exist_ok=True)
         try:
-            os.mkdir(path, 0o711)
+            posix.mkdir(path, 0o711)
         except FileExistsError:
             raise StateError(f"container with id exists: {container_id}") from None
         except OSError as e:
-            raise StateError(f"create state directory {path}: {os.strerror(e.errno or 0)}") from e
+            reason = posix.strerror(e.errno or 0)
+            raise StateError(f"create state directory {path}: {reason}") from e
         return Lock.acquire(path, create=True)
 
     def lock(self, container_id: str) -> Lock:
@@ -204,7 +205,7 @@ class StateStore:
             raise NotExistError(container_id) from None
         except OSError as e:
             raise StateError(f"container {container_id}: lock {path}/{LOCK_FILE}: "
-                             f"{os.strerror(e.errno or 0).lower()}") from e
+                             f"{posix.strerror(e.errno or 0).lower()}") from e
 
     def load(self, container_id: str) -> State:
         """Read state.json.
@@ -213,7 +214,7 @@ class StateStore:
             NotExistError: no such container (or it is being created with no state yet).
             StateError: the state file is damaged.
         """
-        path = os.path.join(self.dir(container_id), STATE_FILE)
+        path = pathops.join(self.dir(container_id), STATE_FILE)
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -239,34 +240,35 @@ class StateStore:
         after a power loss there is nothing left to describe.
         """
         directory = self.dir(state.id)
-        tmp = os.path.join(directory, f".{STATE_FILE}.tmp")
+        tmp = pathops.join(directory, f".{STATE_FILE}.tmp")
         data = jsonio.dumps(state.to_json()).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC
+        fd = posix.open(tmp, flags, 0o600)
         try:
-            os.write(fd, data)
+            posix.write(fd, data)
         finally:
-            os.close(fd)
-        os.replace(tmp, os.path.join(directory, STATE_FILE))
+            posix.close(fd)
+        posix.replace(tmp, pathops.join(directory, STATE_FILE))
 
     def remove(self, container_id: str) -> None:
         """Delete the state directory (lock file last, so waiters see it vanish)."""
         path = self.dir(container_id)
         try:
-            names = os.listdir(path)
+            names = posix.listdir(path)
         except FileNotFoundError:
             return
         # the lock file goes last, so that waiters notice the directory vanished
         for name in sorted(names, key=lambda n: n == LOCK_FILE):
             try:
-                os.unlink(os.path.join(path, name))
+                posix.unlink(pathops.join(path, name))
             except FileNotFoundError:
                 pass
             except IsADirectoryError:
                 import shutil
 
-                shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+                shutil.rmtree(pathops.join(path, name), ignore_errors=True)
         try:
-            os.rmdir(path)
+            posix.rmdir(path)
         except OSError:
             pass
 
@@ -282,7 +284,7 @@ class StateStore:
             return "stopped"
         if not is_alive(state.pid, state.start_time):
             return "stopped"
-        if os.path.exists(os.path.join(self.dir(state.id), FIFO_FILE)):
+        if pathops.exists(pathops.join(self.dir(state.id), FIFO_FILE)):
             return "created"
         if state.freezer_file and _is_frozen(state.freezer_file):
             return "paused"
@@ -312,31 +314,31 @@ class Lock:
         Raises:
             FileNotFoundError: the directory (or its lock) is gone.
         """
-        path = os.path.join(directory, LOCK_FILE)
-        flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        path = pathops.join(directory, LOCK_FILE)
+        flags = posix.O_RDWR | posix.O_CLOEXEC | (posix.O_CREAT if create else 0)
         while True:
             try:
-                fd = os.open(path, flags, 0o600)
+                fd = posix.open(path, flags, 0o600)
             except FileNotFoundError:
                 # a state dir written by another tool without our lock file
-                if create or not os.path.exists(os.path.join(directory, STATE_FILE)):
+                if create or not pathops.exists(pathops.join(directory, STATE_FILE)):
                     raise
-                fd = os.open(path, flags | os.O_CREAT, 0o600)
+                fd = posix.open(path, flags | posix.O_CREAT, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+                same = posix.stat(path).st_ino == posix.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
             if same:
                 return cls(fd, path)
-            os.close(fd)
+            posix.close(fd)
             if create:
                 raise FileNotFoundError(errno.ENOENT, "state directory vanished", path)
 
     def release(self) -> None:
         """Drop the lock."""
         if self.fd >= 0:
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = -1
 
     def __enter__(self) -> Lock:

@@ -18,8 +18,7 @@ Example::
 
 from __future__ import annotations
 
-import posixpath
-
+from pyruntime import pathops
 from pyruntime.cgroups import paths as _paths
 from pyruntime.cgroups.manager import CgroupManager
 from pyruntime.errors import CgroupError
@@ -62,13 +61,13 @@ def open_manager(
 
         if paths and "" in paths:
             directory = paths[""]
-            inner = posixpath.normpath("/" + posixpath.relpath(directory, root))
+            inner = pathops.normpath("/" + pathops.relpath(directory, root))
             return V2Manager(inner, directory, root)
         target = _paths.parse_target(cgroups_path, container_id, systemd)
         inner = target.inner
         if target.relative:
             own_v2 = _paths.own_cgroups(proc_cgroup).get(_paths.UNIFIED, "/")
-            inner = posixpath.join(posixpath.dirname(own_v2) or "/", inner)
+            inner = pathops.join(pathops.dirname(own_v2) or "/", inner)
         return V2Manager(inner, _paths.host_dir(root, inner), root)
 
     from pyruntime.cgroups.v1 import V1Manager
@@ -80,7 +79,7 @@ def open_manager(
     if paths:
         dirs = {k: v for k, v in paths.items() if k in mounts}
         inners = {
-            posixpath.normpath("/" + posixpath.relpath(v, mounts[k])) for k, v in dirs.items()
+            pathops.normpath("/" + pathops.relpath(v, mounts[k])) for k, v in dirs.items()
         }
         path = next(iter(inners)) if len(inners) == 1 else _primary(dirs, mounts)
         return V1Manager(path, dirs, mounts)
@@ -91,7 +90,7 @@ def open_manager(
     for name, mount in mounts.items():
         inner = target.inner
         if target.relative:
-            inner = posixpath.join(own.get(name, "/"), inner)
+            inner = pathops.join(own.get(name, "/"), inner)
         inner_of[name] = inner
         dirs[name] = _paths.host_dir(mount, inner)
     values = set(inner_of.values())
@@ -109,6 +108,6 @@ def _primary_inner(inner_of: dict[str, str]) -> str:
 
 def _primary(dirs: dict[str, str], mounts: dict[str, str]) -> str:
     inner_of = {
-        k: posixpath.normpath("/" + posixpath.relpath(v, mounts[k])) for k, v in dirs.items()
+        k: pathops.normpath("/" + pathops.relpath(v, mounts[k])) for k, v in dirs.items()
     }
     return _primary_inner(inner_of)

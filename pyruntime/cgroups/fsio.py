@@ -11,9 +11,10 @@ cgroupfs and against a temporary directory tree built by a test.
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import time
 
+from pyruntime import pathops
 from pyruntime.errors import CgroupError
 
 TYPE_CHECKING = False
@@ -62,11 +63,11 @@ def write(path: str, value: str) -> None:
     if _recorder is not None:
         _recorder(path, value)
     # O_TRUNC is ignored by kernfs and makes a fake tree hold only the last value.
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_TRUNC | posix.O_CLOEXEC)
     try:
-        os.write(fd, value.encode())
+        posix.write(fd, value.encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def write_checked(directory: str, name: str, value: str) -> None:
@@ -75,7 +76,7 @@ def write_checked(directory: str, name: str, value: str) -> None:
     Raises:
         CgroupError: the write failed; ``errno`` is kept on the exception.
     """
-    path = os.path.join(directory, name)
+    path = pathops.join(directory, name)
     try:
         write(path, value)
     except OSError as e:
@@ -97,7 +98,7 @@ def read(path: str) -> str:
 def read_optional(directory: str, name: str) -> str | None:
     """Return the content of ``directory/name``, or None if it does not exist."""
     try:
-        return read(os.path.join(directory, name))
+        return read(pathops.join(directory, name))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
@@ -113,7 +114,7 @@ def read_checked(directory: str, name: str) -> str:
     Raises:
         CgroupError: the file cannot be read.
     """
-    path = os.path.join(directory, name)
+    path = pathops.join(directory, name)
     try:
         return read(path)
     except OSError as e:
@@ -122,7 +123,7 @@ def read_checked(directory: str, name: str) -> str:
 
 def exists(path: str) -> bool:
     """True when ``path`` exists."""
-    return os.path.exists(path)
+    return pathops.exists(path)
 
 
 def mkdir_p(path: str, on_new: Callable[[str], None] | None = None) -> None:
@@ -132,16 +133,16 @@ def mkdir_p(path: str, on_new: Callable[[str], None] | None = None) -> None:
         CgroupError: a directory could not be created.
     """
     missing: list[str] = []
-    cur = os.path.normpath(path)
-    while not os.path.isdir(cur):
+    cur = pathops.normpath(path)
+    while not pathops.isdir(cur):
         missing.append(cur)
-        parent = os.path.dirname(cur)
+        parent = pathops.dirname(cur)
         if parent == cur:
             break
         cur = parent
     for d in reversed(missing):
         try:
-            os.mkdir(d, 0o755)
+            posix.mkdir(d, 0o755)
         except FileExistsError:
             continue
         except OSError as e:
@@ -153,7 +154,7 @@ def mkdir_p(path: str, on_new: Callable[[str], None] | None = None) -> None:
 def subdirs(path: str) -> list[str]:
     """Names of the child directories (child cgroups) of ``path``."""
     try:
-        with os.scandir(path) as it:
+        with posix.scandir(path) as it:
             return [e.name for e in it if e.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return []
@@ -169,12 +170,12 @@ def rmdir_tree(path: str, timeout: float = 1.0) -> None:
         CgroupError: a directory could not be removed.
     """
     for child in subdirs(path):
-        rmdir_tree(os.path.join(path, child), timeout)
+        rmdir_tree(pathops.join(path, child), timeout)
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
         try:
-            os.rmdir(path)
+            posix.rmdir(path)
             return
         except FileNotFoundError:
             return
@@ -192,7 +193,7 @@ def rmdir_tree(path: str, timeout: float = 1.0) -> None:
 def _is_plain_dir_tree(path: str) -> bool:
     """True when ``path`` is on a regular filesystem (not cgroupfs)."""
     try:
-        st = os.statvfs(path)
+        st = posix.statvfs(path)
     except OSError:
         return False
     # cgroupfs reports zero blocks; tmpfs and disk filesystems do not.
@@ -200,7 +201,7 @@ def _is_plain_dir_tree(path: str) -> bool:
 
 
 def _remove_plain_files(path: str) -> None:
-    with os.scandir(path) as it:
+    with posix.scandir(path) as it:
         for e in it:
             if e.is_file(follow_symlinks=False):
-                os.unlink(e.path)
+                posix.unlink(e.path)

@@ -8,10 +8,11 @@ Must not touch: version-specific files (v1.py, v2.py), state, the CLI.
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import time
 from abc import ABC, abstractmethod
 
+from pyruntime import pathops
 from pyruntime.cgroups import fsio
 from pyruntime.errors import CgroupError
 
@@ -106,7 +107,7 @@ class CgroupManager(ABC):
 
     def exists(self) -> bool:
         """True when the container's cgroup directory exists."""
-        return any(os.path.isdir(d) for d in self._join_dirs())
+        return any(pathops.isdir(d) for d in self._join_dirs())
 
     @abstractmethod
     def joinable_paths(self) -> dict[str, str]:
@@ -164,7 +165,7 @@ class CgroupManager(ABC):
         try:
             for pid in self.pids():
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
         finally:
@@ -196,7 +197,7 @@ def join_pid(directory: str, pid: int) -> None:
     """
     for attempt in range(_JOIN_RETRIES):
         try:
-            fsio.write(os.path.join(directory, "cgroup.procs"), str(pid))
+            fsio.write(pathops.join(directory, "cgroup.procs"), str(pid))
             return
         except OSError as e:
             if e.errno == errno.EINVAL and attempt < _JOIN_RETRIES - 1:
@@ -213,4 +214,4 @@ def _collect_pids(directory: str, out: list[int]) -> None:
         return
     out.extend(int(x) for x in text.split())
     for child in sorted(fsio.subdirs(directory)):
-        _collect_pids(os.path.join(directory, child), out)
+        _collect_pids(pathops.join(directory, child), out)

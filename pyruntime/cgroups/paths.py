@@ -8,9 +8,9 @@ Must not touch: cgroup files (no writes), the state directory.
 
 from __future__ import annotations
 
-import os
-import posixpath
+import posix
 
+from pyruntime import pathops
 from pyruntime.errors import CgroupError, SpecError
 
 # runc's v1 subsystem order: Set() walks them in this order (cpuset before a task
@@ -60,8 +60,8 @@ def clean_path(path: str) -> str:
     if not path:
         return ""
     if path.startswith("/"):
-        return posixpath.normpath(path).replace("//", "/")
-    cleaned = posixpath.normpath("/" + path).lstrip("/")
+        return pathops.normpath(path).replace("//", "/")
+    cleaned = pathops.normpath("/" + path).lstrip("/")
     return cleaned
 
 
@@ -97,7 +97,7 @@ def systemd_unit_name(prefix: str, name: str) -> str:
 
 def systemd_running() -> bool:
     """True when systemd is PID 1 (sd_booted: /run/systemd/system is a directory)."""
-    return os.path.isdir(SYSTEMD_RUNNING_DIR)
+    return pathops.isdir(SYSTEMD_RUNNING_DIR)
 
 
 def parse_target(cgroups_path: str | None, container_id: str, systemd: bool) -> Target:
@@ -124,7 +124,7 @@ def parse_target(cgroups_path: str | None, container_id: str, systemd: bool) -> 
                 )
             slice_path = expand_slice(parent) if parent else "/system.slice"
             unit = systemd_unit_name(prefix, name)
-        inner = posixpath.join(slice_path, unit)
+        inner = pathops.join(slice_path, unit)
         if not systemd_running():
             import logging  # only on this rare path; keeps `state`/`kill` imports light
 
@@ -174,7 +174,7 @@ def own_cgroups(proc_file: str = "/proc/self/cgroup") -> dict[str, str]:
 
 def is_cgroup2_root(root: str) -> bool:
     """True when ``root`` is a cgroup2 mount (it has cgroup.controllers)."""
-    return os.path.isfile(os.path.join(root, "cgroup.controllers"))
+    return pathops.isfile(pathops.join(root, "cgroup.controllers"))
 
 
 def discover_v1(root: str) -> dict[str, str]:
@@ -185,13 +185,13 @@ def discover_v1(root: str) -> dict[str, str]:
     """
     mounts: dict[str, str] = {}
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
+        entries = sorted(posix.scandir(root), key=lambda e: e.name)
     except OSError as e:
         raise CgroupError(f"unable to list cgroup root {root}: {e.strerror}") from e
     for entry in entries:
         if entry.is_symlink() or not entry.is_dir():
             continue
-        if not os.path.exists(os.path.join(entry.path, "cgroup.procs")):
+        if not pathops.exists(pathops.join(entry.path, "cgroup.procs")):
             continue
         if entry.name == "unified" or is_cgroup2_root(entry.path):
             mounts[UNIFIED] = entry.path
@@ -207,4 +207,4 @@ def discover_v1(root: str) -> dict[str, str]:
 def host_dir(mount: str, inner: str) -> str:
     """Join a hierarchy mount and an absolute inner path ("/" stays the mount)."""
     rel = inner.lstrip("/")
-    return posixpath.join(mount, rel) if rel else mount
+    return pathops.join(mount, rel) if rel else mount

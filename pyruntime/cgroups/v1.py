@@ -14,9 +14,9 @@ cpu period/quota and rt period/runtime retry the first write after the second.
 from __future__ import annotations
 
 import errno
-import os
 import time
 
+from pyruntime import pathops
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import CgroupManager
 from pyruntime.cgroups.paths import UNIFIED, V1_SUBSYSTEMS
@@ -76,13 +76,13 @@ class V1Manager(CgroupManager):
 
     def _create_cpuset(self, leaf: str) -> None:
         """mkdir every level below the mount, filling empty cpus/mems from the parent."""
-        mount = self.mounts.get("cpuset", os.path.dirname(leaf))
-        rel = os.path.relpath(leaf, mount)
+        mount = self.mounts.get("cpuset", pathops.dirname(leaf))
+        rel = pathops.relpath(leaf, mount)
         if rel == ".":
             return
         cur = mount
-        for part in rel.split(os.sep):
-            parent, cur = cur, os.path.join(cur, part)
+        for part in rel.split("/"):
+            parent, cur = cur, pathops.join(cur, part)
             fsio.mkdir_p(cur)
             for knob in ("cpuset.cpus", "cpuset.mems"):
                 mine = fsio.read_optional(cur, knob)
@@ -93,7 +93,7 @@ class V1Manager(CgroupManager):
     def destroy(self) -> None:
         errors: list[CgroupError] = []
         for name, d in self._unique_dirs():
-            if os.path.normpath(d) == os.path.normpath(self.mounts.get(name, "")):
+            if pathops.normpath(d) == pathops.normpath(self.mounts.get(name, "")):
                 continue  # never the hierarchy root
             try:
                 fsio.rmdir_tree(d)
@@ -144,7 +144,7 @@ class V1Manager(CgroupManager):
             for size, limit in res.hugepages:
                 fsio.write_checked(d, f"hugetlb.{size}.limit_in_bytes", str(limit))
                 # Newer kernels also account reservations; limit them the same (runc).
-                if rsvd and fsio.exists(os.path.join(d, f"hugetlb.{size}.rsvd.limit_in_bytes")):
+                if rsvd and fsio.exists(pathops.join(d, f"hugetlb.{size}.rsvd.limit_in_bytes")):
                     fsio.write_checked(d, f"hugetlb.{size}.rsvd.limit_in_bytes", str(limit))
                 else:
                     rsvd = False
@@ -183,7 +183,7 @@ class V1Manager(CgroupManager):
         ):
             if value is None:
                 continue
-            if fsio.exists(os.path.join(d, name)):
+            if fsio.exists(pathops.join(d, name)):
                 fsio.write_checked(d, name, str(value))
             else:
                 _warn("kernel memory limits are not supported by this kernel; %s ignored", name)
@@ -203,12 +203,12 @@ class V1Manager(CgroupManager):
 
     def _set_memory_and_swap(self, d: str, memory: int | None, swap: int | None) -> None:
         memsw = "memory.memsw.limit_in_bytes"
-        has_memsw = fsio.exists(os.path.join(d, memsw))
+        has_memsw = fsio.exists(pathops.join(d, memsw))
         if memory == -1 and swap is None and has_memsw:
             swap = -1  # unlimited memory means unlimited memory+swap too (runc)
         if swap is not None and not has_memsw:
             raise CgroupError(
-                f"cannot set memory+swap limit: {os.path.join(d, memsw)} does not exist "
+                f"cannot set memory+swap limit: {pathops.join(d, memsw)} does not exist "
                 "(swap accounting is disabled)"
             )
         if memory is not None and swap is not None:
@@ -225,7 +225,7 @@ class V1Manager(CgroupManager):
 
     def _write_memory_limit(self, d: str, value: int) -> None:
         try:
-            fsio.write(os.path.join(d, "memory.limit_in_bytes"), str(value))
+            fsio.write(pathops.join(d, "memory.limit_in_bytes"), str(value))
         except OSError as e:
             if e.errno == errno.EBUSY:
                 usage = _int(fsio.read_optional(d, "memory.usage_in_bytes"))
@@ -235,7 +235,7 @@ class V1Manager(CgroupManager):
                     f"peak usage: {peak})"
                 ) from e
             raise CgroupError(
-                f"unable to write {str(value)!r} to {os.path.join(d, 'memory.limit_in_bytes')}: "
+                f"unable to write {str(value)!r} to {pathops.join(d, 'memory.limit_in_bytes')}: "
                 f"{fsio.describe(e)}"
             ) from e
 
@@ -260,7 +260,7 @@ class V1Manager(CgroupManager):
                 raise CgroupError(f"the maximum allowed cpu-shares is {got}")
             if res.cpu_shares < got:
                 raise CgroupError(f"the minimum allowed cpu-shares is {got}")
-        if res.cpu_burst is not None and not fsio.exists(os.path.join(d, "cpu.cfs_burst_us")):
+        if res.cpu_burst is not None and not fsio.exists(pathops.join(d, "cpu.cfs_burst_us")):
             _warn("cpu burst is not supported by this kernel; ignored")
             burst = None
         else:
@@ -277,7 +277,7 @@ class V1Manager(CgroupManager):
             return
         d = self._dir("blkio", "blkio limits")
         # CFQ's knobs are gone on modern kernels; BFQ exposes blkio.bfq.* instead.
-        if fsio.exists(os.path.join(d, "blkio.weight")):
+        if fsio.exists(pathops.join(d, "blkio.weight")):
             weight_file, weight_dev_file = "blkio.weight", "blkio.weight_device"
         else:
             weight_file, weight_dev_file = "blkio.bfq.weight", "blkio.bfq.weight_device"
@@ -328,7 +328,7 @@ class V1Manager(CgroupManager):
         finally:
             if not ok:
                 try:
-                    fsio.write(os.path.join(d, "freezer.state"), "THAWED")
+                    fsio.write(pathops.join(d, "freezer.state"), "THAWED")
                 except OSError:
                     pass
 
@@ -397,11 +397,11 @@ def _pair(d: str, first: str, a: int | None, second: str, b: int | None) -> None
     retry = False
     if a is not None:
         try:
-            fsio.write(os.path.join(d, first), str(a))
+            fsio.write(pathops.join(d, first), str(a))
         except OSError as e:
             if e.errno != errno.EINVAL or b is None:
                 raise CgroupError(
-                    f"unable to write {str(a)!r} to {os.path.join(d, first)}: {fsio.describe(e)}"
+                    f"unable to write {str(a)!r} to {pathops.join(d, first)}: {fsio.describe(e)}"
                 ) from e
             retry = True
     if b is not None:

@@ -9,9 +9,10 @@ Must not touch: v1 hierarchies, state, the CLI.
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import time
 
+from pyruntime import pathops
 from pyruntime.cgroups import fsio
 from pyruntime.cgroups.manager import SIGKILL, CgroupManager
 from pyruntime.errors import CgroupError
@@ -61,17 +62,17 @@ class V2Manager(CgroupManager):
         return {"": self.dir}
 
     def create(self) -> None:
-        rel = os.path.relpath(self.dir, self.root)
+        rel = pathops.relpath(self.dir, self.root)
         if rel.startswith(".."):
             raise CgroupError(f"invalid cgroup path {self.dir}: not under {self.root}")
         available = (fsio.read_optional(self.root, "cgroup.controllers") or "").split()
         cur = self.root
-        for part in [] if rel == "." else rel.split(os.sep):
+        for part in [] if rel == "." else rel.split("/"):
             # Enable every available controller for the children of each ancestor, so
             # the container can use any of them (runc does the same).
             if available:
                 self._enable_controllers(cur, available)
-            cur = os.path.join(cur, part)
+            cur = pathops.join(cur, part)
             fsio.mkdir_p(cur)
 
     def _enable_controllers(self, directory: str, controllers: list[str]) -> None:
@@ -81,19 +82,19 @@ class V2Manager(CgroupManager):
             return
         try:
             fsio.write(
-                os.path.join(directory, "cgroup.subtree_control"),
+                pathops.join(directory, "cgroup.subtree_control"),
                 " ".join("+" + c for c in missing),
             )
         except OSError:
             # One refused controller fails the whole write; enable what we can.
             for c in missing:
                 try:
-                    fsio.write(os.path.join(directory, "cgroup.subtree_control"), "+" + c)
+                    fsio.write(pathops.join(directory, "cgroup.subtree_control"), "+" + c)
                 except OSError as e:
                     _log().debug("cannot enable controller %s in %s: %s", c, directory, e.strerror)
 
     def destroy(self) -> None:
-        if os.path.normpath(self.dir) == os.path.normpath(self.root):
+        if pathops.normpath(self.dir) == pathops.normpath(self.root):
             return
         fsio.rmdir_tree(self.dir)
 
@@ -129,7 +130,7 @@ class V2Manager(CgroupManager):
         rsvd = True
         for size, limit in res.hugepages:
             fsio.write_checked(d, f"hugetlb.{size}.max", str(limit))
-            if rsvd and fsio.exists(os.path.join(d, f"hugetlb.{size}.rsvd.max")):
+            if rsvd and fsio.exists(pathops.join(d, f"hugetlb.{size}.rsvd.max")):
                 fsio.write_checked(d, f"hugetlb.{size}.rsvd.max", str(limit))
             else:
                 rsvd = False
@@ -155,17 +156,17 @@ class V2Manager(CgroupManager):
             swap = None
         if swap is not None:
             try:
-                fsio.write(os.path.join(d, "memory.swap.max"), _num(swap))
+                fsio.write(pathops.join(d, "memory.swap.max"), _num(swap))
             except FileNotFoundError as e:
                 # No swap accounting: "no swap" and "unlimited" are already true.
                 if swap not in (0, -1):
                     raise CgroupError(
-                        f"unable to write {_num(swap)!r} to {os.path.join(d, 'memory.swap.max')}: "
+                        f"unable to write {_num(swap)!r} to {pathops.join(d, 'memory.swap.max')}: "
                         f"{fsio.describe(e)}"
                     ) from e
             except OSError as e:
                 raise CgroupError(
-                    f"unable to write {_num(swap)!r} to {os.path.join(d, 'memory.swap.max')}: "
+                    f"unable to write {_num(swap)!r} to {pathops.join(d, 'memory.swap.max')}: "
                     f"{fsio.describe(e)}"
                 ) from e
         if res.memory_limit is not None:
@@ -213,12 +214,12 @@ class V2Manager(CgroupManager):
         burst_later = False
         if res.cpu_burst is not None:
             try:
-                fsio.write(os.path.join(d, "cpu.max.burst"), str(res.cpu_burst))
+                fsio.write(pathops.join(d, "cpu.max.burst"), str(res.cpu_burst))
             except OSError as e:
                 if e.errno != errno.EINVAL or res.cpu_quota is None:
                     raise CgroupError(
                         f"unable to write {str(res.cpu_burst)!r} to "
-                        f"{os.path.join(d, 'cpu.max.burst')}: "
+                        f"{pathops.join(d, 'cpu.max.burst')}: "
                         f"{fsio.describe(e)}"
                     ) from e
                 burst_later = True
@@ -239,7 +240,7 @@ class V2Manager(CgroupManager):
         for key, value in unified.items():
             if "/" in key or key in ("", ".", ".."):
                 raise CgroupError(f"unified resource {key!r} must be a file name (no slashes)")
-            path = os.path.join(self.dir, key)
+            path = pathops.join(self.dir, key)
             # Multi-line values (io.max for several devices) go one line per write.
             lines = [ln for ln in value.split("\n") if ln] or [value]
             try:
@@ -266,7 +267,7 @@ class V2Manager(CgroupManager):
     def freeze(self) -> None:
         fsio.write_checked(self.dir, "cgroup.freeze", "1")
         if not self._wait_frozen(True):
-            fsio.write(os.path.join(self.dir, "cgroup.freeze"), "0")
+            fsio.write(pathops.join(self.dir, "cgroup.freeze"), "0")
             raise CgroupError(f"unable to freeze {self.dir}: timed out waiting for cgroup.events")
 
     def thaw(self) -> None:
@@ -274,19 +275,19 @@ class V2Manager(CgroupManager):
 
     def _wait_frozen(self, want: bool) -> bool:
         """Wait until cgroup.events says "frozen 1" (poll wakes on each change)."""
-        path = os.path.join(self.dir, "cgroup.events")
+        path = pathops.join(self.dir, "cgroup.events")
         import select
 
         deadline = time.monotonic() + FREEZE_TIMEOUT
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
         except FileNotFoundError:
             return True  # fake tree or very old kernel: trust the write
         try:
             poller = select.poll()
             poller.register(fd, select.POLLPRI)
             while True:
-                data = os.pread(fd, 4096, 0).decode()
+                data = posix.pread(fd, 4096, 0).decode()
                 events = {k: v for k, _, v in (ln.partition(" ") for ln in data.splitlines())}
                 if events.get("frozen", "1" if want else "0") == ("1" if want else "0"):
                     return True
@@ -295,7 +296,7 @@ class V2Manager(CgroupManager):
                     return False
                 poller.poll(min(left, 0.1) * 1000)
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     def frozen(self) -> bool:
         return (fsio.read_optional(self.dir, "cgroup.freeze") or "0").strip() == "1"
@@ -307,13 +308,13 @@ class V2Manager(CgroupManager):
 
     def signal_all(self, sig: int) -> None:
         # cgroup.kill (5.14+) kills the whole subtree atomically.
-        if sig == SIGKILL and fsio.exists(os.path.join(self.dir, "cgroup.kill")):
+        if sig == SIGKILL and fsio.exists(pathops.join(self.dir, "cgroup.kill")):
             fsio.write_checked(self.dir, "cgroup.kill", "1")
             return
         super().signal_all(sig)
 
     def _has_freezer(self) -> bool:
-        return fsio.exists(os.path.join(self.dir, "cgroup.freeze"))
+        return fsio.exists(pathops.join(self.dir, "cgroup.freeze"))
 
     def populated(self) -> bool:
         """True while any process is in the cgroup subtree (cgroup.events)."""

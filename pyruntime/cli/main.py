@@ -7,9 +7,9 @@ Must not touch: container logic (each verb module calls pyruntime.container).
 
 from __future__ import annotations
 
-import os
 import sys
 
+from pyruntime import pathops
 from pyruntime.cli.args import Flag, UsageError, parse
 from pyruntime.record import Record
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from pyruntime.state import default_root
 
     ctx = Context(
-        root=g.get("root") or os.environ.get("PYRUNTIME_ROOT") or default_root(),
+        root=g.get("root") or pathops.getenv("PYRUNTIME_ROOT") or default_root(),
         log=g.get("log"), log_format=g.get("log_format", "text"), debug=bool(g.get("debug")),
         systemd_cgroup=bool(g.get("systemd_cgroup")))
     if ctx.log_format not in ("text", "json"):
@@ -160,8 +160,34 @@ def run_command(module: object, command: str, argv: list[str], ctx: Context) -> 
 
 
 def entry() -> NoReturn:
-    """Console-script entry."""
-    sys.exit(main())
+    """Console-script entry: run one command, flush stdio and leave at once.
+
+    Skipping the interpreter's finalization (tearing down every module and object) saves
+    1-2 ms a call, a tenth of a whole `state`. Nothing is left to finalize: files are
+    written through with-blocks or raw fds, and no atexit handler is registered.
+    """
+    import posix
+
+    try:
+        code = main()
+    except SystemExit as e:
+        code = exit_code(e.code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    posix._exit(code)
+
+
+def exit_code(value: object) -> int:
+    """What SystemExit(value) would exit with; a message goes to stderr first."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    sys.stderr.write(f"{value}\n")
+    return 1
 
 
 def require_args(parsed: object, n: int, what: str) -> list[str]:

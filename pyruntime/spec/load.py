@@ -6,8 +6,9 @@ Must not touch: the kernel (besides reading the file); never imports jsonschema.
 
 from __future__ import annotations
 
-import os
+import posix
 
+from pyruntime import pathops
 from pyruntime.errors import SpecError
 
 TYPE_CHECKING = False
@@ -35,14 +36,14 @@ def load_config(bundle: str) -> dict[str, Any]:
     Raises:
         SpecError: missing, unreadable or invalid.
     """
-    path = os.path.join(bundle, "config.json")
+    path = pathops.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise SpecError("", f"JSON specification file {path} not found") from None
     except OSError as e:
-        raise SpecError("", f"read {path}: {os.strerror(e.errno or 0).lower()}") from None
+        raise SpecError("", f"read {path}: {posix.strerror(e.errno or 0).lower()}") from None
     doc = parse_json(data, path)
     validate_document(doc)
     return doc  # type: ignore[no-any-return]
