@@ -11,7 +11,6 @@ The status is never stored: it is derived every time from the init's pid and sta
 from __future__ import annotations
 
 import errno
-import fcntl
 import posix
 import time
 
@@ -324,7 +323,9 @@ class Lock:
                 if create or not pathops.exists(pathops.join(directory, STATE_FILE)):
                     raise
                 fd = posix.open(path, flags | posix.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            from fcntl import LOCK_EX, flock  # only verbs that change a container lock
+
+            flock(fd, LOCK_EX)
             try:
                 same = posix.stat(path).st_ino == posix.fstat(fd).st_ino
             except FileNotFoundError:

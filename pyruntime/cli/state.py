@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyruntime.cli.args import Parsed
-from pyruntime.cli.common import one_id, print_json, runtime
+from pyruntime.cli.common import one_id, print_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,7 +28,11 @@ def state_document(state: Any, status: str) -> dict[str, Any]:
 
 
 def run(parsed: Parsed, ctx: Any) -> int:
-    """Print the state of one container."""
-    state, status = runtime(ctx).state(one_id(parsed))
+    """Print the state of one container (read-only: no lock, no container module)."""
+    from pyruntime.state import StateStore
+
+    store = StateStore(ctx.root)
+    state = store.load(one_id(parsed))
+    status = store.status(state)
     print_json(state_document(state, status))
     return 0

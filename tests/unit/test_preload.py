@@ -1,0 +1,83 @@
+"""The launcher's module bundle: served while sources are unchanged, never stale code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyruntime import preload
+
+
+def make_package(root: Path) -> Path:
+    pkg = root / "bpkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("INIT = 'pkg'\n")
+    (pkg / "a.py").write_text("VALUE = 'bundled a'\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("from bpkg.a import VALUE\nB = VALUE + ' via b'\n")
+    (pkg / "data.txt").write_text("next to the code\n")
+    return pkg
+
+
+def run_with_bundle(root: Path, code: str) -> str:
+    """Run code in a fresh -I -S interpreter with the bundle for root/bpkg installed."""
+    prelude = (f"import sys\nsys.path[:0] = [{str(root)!r}, {os.path.dirname(preload.__file__)!r}]\n"
+               "import preload\n"
+               f"assert preload.install({str(root / 'bpkg')!r})\n")
+    return subprocess.run([sys.executable, "-I", "-S", "-c", prelude + code], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_build_counts_modules(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    assert preload.build(str(pkg)) == 4
+    assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-1\n")
+
+
+def test_modules_come_from_the_bundle_with_real_locations(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    preload.build(str(pkg))
+    out = run_with_bundle(tmp_path, (
+        "import bpkg.sub.b as b, bpkg\n"
+        "print(b.B, type(b.__loader__).__name__, b.__file__ == "
+        f"{str(pkg / 'sub' / 'b.py')!r}, bpkg.__path__ == [{str(pkg)!r}])\n"
+        "print(open(bpkg.__path__[0] + '/data.txt').read().strip())\n"))
+    assert out.splitlines() == ["bundled a via b BundleFinder True True", "next to the code"]
+
+
+def test_an_edited_source_is_imported_normally(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    preload.build(str(pkg))
+    (pkg / "a.py").write_text("VALUE = 'edited a, longer'\n")
+    out = run_with_bundle(tmp_path, "import bpkg.a as a\nprint(a.VALUE, type(a.__loader__).__name__)\n")
+    assert out.strip() == "edited a, longer SourceFileLoader"
+
+
+def test_a_deleted_source_is_not_served(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    preload.build(str(pkg))
+    (pkg / "sub" / "b.py").unlink()
+    out = run_with_bundle(tmp_path, (
+        "try:\n    import bpkg.sub.b\nexcept ImportError:\n    print('gone')\n"))
+    assert out.strip() == "gone"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a bundle", b"pyrt-bundle-1\n\x00garbage"])
+def test_a_missing_or_damaged_bundle_is_ignored(tmp_path: Path, content: bytes) -> None:
+    pkg = make_package(tmp_path)
+    assert preload.install(str(pkg)) is False
+    (pkg / preload.BUNDLE).write_bytes(content)
+    before = list(sys.meta_path)
+    assert preload.install(str(pkg)) is False
+    assert sys.meta_path == before
+
+
+def test_main_usage_and_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert preload.main([]) == 2
+    pkg = make_package(tmp_path)
+    assert preload.main(["build", str(pkg)]) == 0
+    assert "4 modules bundled" in capsys.readouterr().out
