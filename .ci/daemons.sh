@@ -26,10 +26,7 @@ DOCKER_BIN=/usr/bin/docker
 
 runtime_path() {
   local rt="${PYRUNTIME:-}"
-  if [ -z "$rt" ]; then
-    rt="$(python3 -c 'import sys; print(sys.prefix)')/bin/pyruntime"
-    [ -x "$rt" ] || rt="$(command -v pyruntime || true)"
-  fi
+  [ -n "$rt" ] || rt="$("$(dirname "$0")/runtime-path" || true)"
   [ -x "$rt" ] || { echo "daemons.sh: pyruntime not installed (run .ci/setup)" >&2; exit 1; }
   echo "$rt"
 }

@@ -49,9 +49,15 @@ def progress(msg: str) -> None:
 
 
 def default_pyruntime() -> str:
-    """The installed launcher next to this interpreter, else the one on PATH."""
-    launcher = os.path.join(sys.prefix, "bin", "pyruntime")
-    return launcher if os.path.exists(launcher) else shutil.which("pyruntime") or "pyruntime"
+    """The launcher .ci/setup installs (.ci/runtime-path says which), else the one on PATH."""
+    import subprocess
+
+    try:
+        out = subprocess.run([os.path.join(REPO, ".ci", "runtime-path")], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        out = ""
+    return out or shutil.which("pyruntime") or "pyruntime"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

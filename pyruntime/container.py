@@ -165,18 +165,17 @@ class Runtime:
     # ------------------------------------------------------------------ create
 
     def create(self, container_id: str, bundle: str, opts: CreateOptions | None = None, *,
-               keep_sync: bool = False) -> Created:
+               keep_sync: bool = False, config: dict[str, Any] | None = None) -> Created:
         """Create a container and leave its init waiting for `start`.
+
+        config: the bundle's config.json when the caller has already loaded it (`run`).
 
         Raises:
             ContainerError: any failure; nothing is left behind.
         """
-        from pyruntime.spec.load import load_config
-
         opts = opts or CreateOptions()
-        self.store.dir(container_id)  # validates the id before any path is built
-        bundle = pathops.realpath(bundle or ".")
-        config = load_config(bundle)
+        if config is None:
+            bundle, config = self._load_bundle(container_id, bundle)
         terminal = bool((config.get("process") or {}).get("terminal"))
         if terminal and not opts.console_socket and opts.console_fd < 0:
             raise StateError("cannot allocate tty if runtime will detach without setting "
@@ -210,6 +209,18 @@ class Runtime:
             object.__setattr__(created, "sock", -1)
             object.__setattr__(created, "pidfd", -1)
         return created
+
+    def _load_bundle(self, container_id: str, bundle: str) -> tuple[str, dict[str, Any]]:
+        """(absolute bundle path, validated config.json), after checking the id.
+
+        Raises:
+            ContainerError: an invalid id, or a missing or invalid config.
+        """
+        from pyruntime.spec.load import load_config
+
+        self.store.dir(container_id)  # validates the id before any path is built
+        bundle = pathops.realpath(bundle or ".")
+        return bundle, load_config(bundle)
 
     def _create_locked(self, container_id: str, bundle: str, config: dict[str, Any],
                        opts: CreateOptions, undo: list[Callable[[], None]]) -> Created:
@@ -467,14 +478,16 @@ class Runtime:
         opts = opts or CreateOptions()
         master = -1
         pair = None
-        if not detach and not opts.console_socket and _wants_terminal(bundle):
+        bundle, config = self._load_bundle(container_id, bundle)
+        wants_terminal = bool((config.get("process") or {}).get("terminal"))
+        if not detach and not opts.console_socket and wants_terminal:
             # a foreground run with a terminal: receive the pty master ourselves and proxy it
             import socket
 
             pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             opts = opts.replace(console_fd=pair[1].fileno())
         try:
-            created = self.create(container_id, bundle, opts, keep_sync=True)
+            created = self.create(container_id, bundle, opts, keep_sync=True, config=config)
         finally:
             if pair is not None:
                 pair[1].close()
@@ -837,17 +850,6 @@ def _send_to_seccomp_agent(fd: int, seccomp: dict[str, Any], state: dict[str, An
         raise ContainerError(f"send seccomp fd to {path}: {e.strerror or e}") from None
     finally:
         posix.close(fd)
-
-
-def _wants_terminal(bundle: str) -> bool:
-    """Whether the bundle's process asks for a terminal (a cheap peek before create)."""
-    from pyruntime.jsonio import loads
-
-    try:
-        with open(pathops.join(bundle or ".", "config.json"), "rb") as f:
-            return bool((loads(f.read()).get("process") or {}).get("terminal"))
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def _mount_names(paths: dict[str, str], cgroup_root: str) -> dict[str, str]:

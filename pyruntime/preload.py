@@ -3,10 +3,11 @@
 A normal import looks for each module on disk (a stat of its directory and its file, a stat
 of the source, then open, fstat, read and close of the .pyc) and runs importlib's generic
 path machinery: ~0.13 ms a module here, and `run` imports about thirty of ours. The launcher
-instead reads `modules.bundle` once and serves our modules from it (~0.05 ms each).
+instead opens `modules.bundle` once, reads its small index, and serves each of our modules
+with one pread of its code.
 
-The bundle is built after installation (`python3 -m pyruntime.preload build`, which
-`.ci/setup` runs). A module is served from it only while its source file still has the
+The bundle is built after installation (`python3 -m pyruntime.install`, which `.ci/setup`
+runs). A module is served from it only while its source file still has the
 size and mtime recorded at build time: an edited file is imported normally, so the bundle
 can be stale but never wrong. Packages keep their real `__path__` and modules their real
 `__file__`, so extension modules and data files next to them are found as usual.
@@ -28,23 +29,31 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 BUNDLE = "modules.bundle"
-_MAGIC = b"pyrt-bundle-1\n"
+_MAGIC = b"pyrt-bundle-2\n"
 _ModuleSpec = type(sys.__spec__)  # importlib's ModuleSpec, without importing importlib
+
+# name -> (source path, is package, source mtime_ns, source size, code offset, code length)
+Index = dict[str, tuple[str, bool, int, int, int, int]]
 
 
 class BundleFinder:
-    """Finds `pyruntime.*` modules in the bundle (a meta-path finder and its loader)."""
+    """Finds `pyruntime.*` modules in the bundle (a meta-path finder and its loader).
 
-    def __init__(self, entries: dict[str, tuple[str, bool, int, int, bytes]]) -> None:
-        self.entries = entries  # name -> (source path, is package, mtime_ns, size, code)
+    Only the small index is read up front; a module's code is read when it is imported. No
+    fd stays open in between: it could be taken for one of --preserve-fds or LISTEN_FDS.
+    """
+
+    def __init__(self, path: str, index: Index) -> None:
+        self.path = path
+        self.index = index
 
     def find_spec(self, name: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
         """A spec when the module is bundled and its source is unchanged, else None."""
-        entry = self.entries.get(name)
+        entry = self.index.get(name)
         if entry is None:
             return None
-        source, is_pkg, mtime_ns, size, _ = entry
+        source, is_pkg, mtime_ns, size = entry[:4]
         try:
             st = posix.stat(source)
         except OSError:
@@ -64,25 +73,37 @@ class BundleFinder:
 
     def exec_module(self, module: ModuleType) -> None:
         """Run the module's bundled code in its namespace."""
-        exec(marshal.loads(self.entries[module.__name__][4]), module.__dict__)
+        offset, length = self.index[module.__name__][4:]
+        fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
+        try:
+            code = posix.pread(fd, length, offset)
+        finally:
+            posix.close(fd)
+        exec(marshal.loads(code), module.__dict__)
 
 
 def install(package_dir: str) -> bool:
     """Put a finder for the bundle in package_dir first on sys.meta_path; False if none."""
+    path = f"{package_dir}/{BUNDLE}"
     try:
-        with open(f"{package_dir}/{BUNDLE}", "rb") as f:
-            data = f.read()
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return False
-    if not data.startswith(_MAGIC):
-        return False
     try:
-        version, entries = marshal.loads(data[len(_MAGIC):])
-    except (EOFError, ValueError, TypeError):
+        head = posix.pread(fd, len(_MAGIC) + 8, 0)
+        if len(head) != len(_MAGIC) + 8 or not head.startswith(_MAGIC):
+            raise ValueError("not a bundle")
+        length = int.from_bytes(head[len(_MAGIC):], "little")
+        if length > posix.fstat(fd).st_size:
+            raise ValueError("truncated bundle")
+        version, index = marshal.loads(posix.pread(fd, length, len(head)))
+        if version != sys.hexversion or not isinstance(index, dict):
+            raise ValueError("another interpreter's bundle")
+    except (OSError, EOFError, ValueError, TypeError):
         return False
-    if version != sys.hexversion:
-        return False
-    sys.meta_path.insert(0, BundleFinder(entries))
+    finally:
+        posix.close(fd)
+    sys.meta_path.insert(0, BundleFinder(path, index))
     return True
 
 
@@ -91,7 +112,8 @@ def build(package_dir: str) -> int:
     import os
 
     root = os.path.dirname(os.path.abspath(package_dir))
-    entries = {}
+    meta: dict[str, tuple[str, bool, int, int]] = {}
+    codes: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(os.path.abspath(package_dir)):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for filename in sorted(filenames):
@@ -105,27 +127,24 @@ def build(package_dir: str) -> int:
                 text = f.read()
             st = os.stat(source)
             code = compile(text, source, "exec", dont_inherit=True, optimize=0)
-            entries[name] = (source, is_pkg, st.st_mtime_ns, st.st_size, marshal.dumps(code))
+            meta[name] = (source, is_pkg, st.st_mtime_ns, st.st_size)
+            codes[name] = marshal.dumps(code)
+    # offsets depend on the index's own length, which depends on the offsets' sizes:
+    # lay out with a fixed-width guess, then again until the index stops growing
+    head_len = 0
+    while True:
+        offset = len(_MAGIC) + 8 + head_len
+        index: Index = {}
+        for name, blob in codes.items():
+            index[name] = (*meta[name], offset, len(blob))
+            offset += len(blob)
+        head = marshal.dumps((sys.hexversion, index))
+        if len(head) == head_len:
+            break
+        head_len = len(head)
     path = os.path.join(package_dir, BUNDLE)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(_MAGIC + marshal.dumps((sys.hexversion, entries)))
+        f.write(_MAGIC + len(head).to_bytes(8, "little") + head + b"".join(codes.values()))
     os.replace(tmp, path)
-    return len(entries)
-
-
-def main(argv: list[str]) -> int:
-    """`python3 -m pyruntime.preload build [PACKAGE_DIR]`: (re)build the bundle."""
-    if not argv or argv[0] != "build" or len(argv) > 2:
-        sys.stderr.write("usage: python3 -m pyruntime.preload build [PACKAGE_DIR]\n")
-        return 2
-    import os
-
-    package_dir = argv[1] if len(argv) > 1 else os.path.dirname(os.path.abspath(__file__))
-    n = build(package_dir)
-    print(f"pyruntime: {n} modules bundled in {os.path.join(package_dir, BUNDLE)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return len(codes)

@@ -32,9 +32,9 @@ def runtime_command() -> list[str]:
     env = os.environ.get("PYRUNTIME")
     if env:
         return [env]
-    launcher = Path(sys.prefix) / "bin" / "pyruntime"
-    if launcher.exists():
-        return [str(launcher)]
+    for launcher in (Path("/opt/pyruntime/bin/pyruntime"), Path(sys.prefix) / "bin" / "pyruntime"):
+        if launcher.exists():  # the venv install .ci/setup makes (.ci/runtime-path), or ours
+            return [str(launcher)]
     return [sys.executable, "-m", "pyruntime"]
 
 

@@ -169,6 +169,13 @@ def rmdir_tree(path: str, timeout: float = 1.0) -> None:
     Raises:
         CgroupError: a directory could not be removed.
     """
+    try:
+        posix.rmdir(path)  # the usual case, a leaf whose tasks are gone: no directory scan
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass  # child cgroups, a task still exiting, or a fake tree: the careful way
     for child in subdirs(path):
         rmdir_tree(pathops.join(path, child), timeout)
     deadline = time.monotonic() + timeout

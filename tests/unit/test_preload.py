@@ -35,7 +35,7 @@ def run_with_bundle(root: Path, code: str) -> str:
 def test_build_counts_modules(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     assert preload.build(str(pkg)) == 4
-    assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-1\n")
+    assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-2\n")
 
 
 def test_modules_come_from_the_bundle_with_real_locations(tmp_path: Path) -> None:
@@ -66,7 +66,8 @@ def test_a_deleted_source_is_not_served(tmp_path: Path) -> None:
     assert out.strip() == "gone"
 
 
-@pytest.mark.parametrize("content", [b"", b"not a bundle", b"pyrt-bundle-1\n\x00garbage"])
+@pytest.mark.parametrize("content", [b"", b"not a bundle", b"pyrt-bundle-2\n\x00garbage",
+                                     b"pyrt-bundle-2\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0"])
 def test_a_missing_or_damaged_bundle_is_ignored(tmp_path: Path, content: bytes) -> None:
     pkg = make_package(tmp_path)
     assert preload.install(str(pkg)) is False
@@ -76,8 +77,24 @@ def test_a_missing_or_damaged_bundle_is_ignored(tmp_path: Path, content: bytes) 
     assert sys.meta_path == before
 
 
-def test_main_usage_and_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert preload.main([]) == 2
+def test_no_fd_stays_open(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
-    assert preload.main(["build", str(pkg)]) == 0
-    assert "4 modules bundled" in capsys.readouterr().out
+    preload.build(str(pkg))
+    out = run_with_bundle(tmp_path, "import os, bpkg.sub.b\nprint(sorted(os.listdir('/proc/self/fd')))\n")
+    assert out.strip() == "['0', '1', '2', '3']"  # stdio, and listdir's own fd
+
+
+def test_install_tunes_the_launcher_template(tmp_path: Path) -> None:
+    from pyruntime import install
+
+    template = Path(preload.__file__).parent / "cli" / "bin" / "pyruntime"
+    launcher = tmp_path / "pyruntime"
+    launcher.write_text(template.read_text())
+    assert install.tune_launcher(str(launcher), "/usr/bin/python3.11", "/opt/x/site-packages")
+    text = launcher.read_text()
+    assert text.startswith("#!/usr/bin/python3.11 -IS\n")
+    assert "sys.path.append('/opt/x/site-packages')\n" in text
+    assert "_lib" not in text and "/bin/sh" not in text
+    assert os.access(launcher, os.X_OK)
+    assert not install.tune_launcher(str(launcher), "/usr/bin/python3.11", "/y")  # once only
+    compile(text, str(launcher), "exec")
