@@ -1192,12 +1192,6 @@ int pyrt_socketpair(int *fds)
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
 }
 
-/* Signal through a pidfd: never reaches a process that reused the pid. */
-int pyrt_pidfd_send_signal(int pidfd, int sig)
-{
-    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
-}
-
 /* Receive one record (and an fd passed with it, else *fd_out = -1). Returns 1, 0 at EOF,
  * or -errno. */
 int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out)

@@ -196,5 +196,4 @@ int pyrt_spawn_in_ns(int pid, int nstypes, const char *path, char **argv, char *
 int pyrt_set_dumpable(int on);
 int pyrt_socketpair(int *fds);
 int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out);
-int pyrt_pidfd_send_signal(int pidfd, int sig);
 int pyrt_make_userns(const char *uid_map, const char *gid_map);

@@ -7,6 +7,7 @@ Must not touch: argv parsing or output formats (cli/), raw C structs (shim.py).
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # loaded at start-up; signal imports enum
 import posix
 
 from pyruntime import log, pathops
@@ -375,7 +376,7 @@ class Runtime:
 
         def kill_child() -> None:
             try:
-                shim.pidfd_send_signal(pidfd, 9)
+                _signal.pidfd_send_signal(pidfd, 9)
             except ProcessLookupError:
                 pass
             _reap(pid)
@@ -800,7 +801,6 @@ class Runtime:
 
     def _destroy(self, state: State, status: str) -> None:
         from pyruntime.host import open_pidfd
-        from pyruntime.shim import pidfd_send_signal
 
         mgr = None
         if state.cgroup_path is not None:
@@ -814,7 +814,7 @@ class Runtime:
             fd = open_pidfd(state.pid, state.start_time) if state.pid > 0 else None
             if fd is not None:
                 try:
-                    pidfd_send_signal(fd, 9)
+                    _signal.pidfd_send_signal(fd, 9)
                 except ProcessLookupError:
                     pass
                 _wait_gone(fd, 5.0)
@@ -1000,7 +1000,6 @@ def _run_undo(undo: list[Callable[[], None]]) -> None:
 def _wait_forwarding(pid: int, pidfd: int) -> int:
     """Wait for our child init, forwarding signals to it; returns runc's exit code."""
     # the C module directly: `signal` wraps it in enums that cost milliseconds to import
-    import _signal  # type: ignore[import-not-found]
 
     forwarded = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM,
                  _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH)

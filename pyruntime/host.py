@@ -136,10 +136,10 @@ def signal_pid(pid: int, start_time: int | None, sig: int) -> bool:
     fd = open_pidfd(pid, start_time)
     if fd is None:
         return False
-    from pyruntime.shim import pidfd_send_signal
+    import _signal  # type: ignore[import-not-found]  # (signal would import enum)
 
     try:
-        pidfd_send_signal(fd, sig)
+        _signal.pidfd_send_signal(fd, sig)
         return True
     except ProcessLookupError:
         return False

@@ -312,20 +312,6 @@ def socketpair() -> tuple[int, int]:
     return fds[0], fds[1]
 
 
-def pidfd_send_signal(pidfd: int, sig: int) -> None:
-    """Send sig through a pidfd.
-
-    Raises:
-        ProcessLookupError: the process is gone.
-        OSError: any other failure.
-    """
-    rc = lib.pyrt_pidfd_send_signal(pidfd, sig)
-    if rc == -3:  # ESRCH
-        raise ProcessLookupError(3, "no such process")
-    if rc < 0:
-        raise OSError(-rc, posix.strerror(-rc))
-
-
 def send_go(sock: int) -> None:
     """Let the child go on to its next stage."""
     posix.write(sock, b"G")
