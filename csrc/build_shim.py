@@ -73,7 +73,7 @@ def make_ffi() -> FFI:
         '#include <sched.h>\n#include <sys/mount.h>\n'
         '#include <linux/mount.h>\n#include <sys/stat.h>\n#include <stdint.h>\n#include "pyrt.h"\n',
         # setuptools wants paths relative to setup.py
-        sources=[os.path.relpath(HERE / "pyrt.c")],
+        sources=[os.path.relpath(HERE / "pyrt.c"), os.path.relpath(HERE / "bpfdev.c")],
         include_dirs=[os.path.relpath(HERE)],
         extra_compile_args=["-Wall", "-Wextra", "-Werror", "-O2", "-std=gnu11"],
     )

@@ -197,3 +197,9 @@ int pyrt_set_dumpable(int on);
 int pyrt_socketpair(int *fds);
 int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out);
 int pyrt_make_userns(const char *uid_map, const char *gid_map);
+
+/* cgroup v2 device filter (csrc/bpfdev.c): where pyrt_bpf_set_device_program failed */
+enum pyrt_bpf_stage { PYRT_BPF_LOAD = 1, PYRT_BPF_QUERY, PYRT_BPF_ATTACH, PYRT_BPF_DETACH };
+int pyrt_bpf_set_device_program(int dirfd, const void *insns, uint32_t insn_cnt, char *log,
+                                uint32_t log_size, int *stage);
+int pyrt_bpf_device_programs(int dirfd, uint32_t *ids, uint32_t max_ids);

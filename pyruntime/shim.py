@@ -322,3 +322,48 @@ def set_dumpable(on: bool) -> None:
     rc = lib.pyrt_set_dumpable(1 if on else 0)
     if rc < 0:
         raise OSError(-rc, posix.strerror(-rc))
+
+
+BPF_STAGES = {1: "load", 2: "query", 3: "attach", 4: "detach old"}
+
+
+def set_device_program(cgroup_dir: str, code: bytes) -> None:
+    """Make the eBPF program `code` the only device filter of a cgroup v2 directory.
+
+    The new program is attached before the old ones are detached: never a window without a
+    filter.
+
+    Raises:
+        CgroupError: the directory cannot be opened, or the kernel refused a step (a
+            rejected program's last verifier line is included).
+    """
+    from pyruntime.errors import CgroupError
+
+    try:
+        dirfd = posix.open(cgroup_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+    except OSError as e:
+        raise CgroupError(f"unable to open cgroup {cgroup_dir}: {e.strerror}") from e
+    log = ffi.new("char[]", 65536)
+    stage = ffi.new("int *")
+    try:
+        rc = lib.pyrt_bpf_set_device_program(dirfd, code, len(code) // 8, log, len(log), stage)
+    finally:
+        posix.close(dirfd)
+    if rc < 0:
+        lines = ffi.string(log).decode(errors="replace").strip().splitlines()
+        detail = f" ({lines[-1]})" if lines and stage[0] == 1 else ""
+        raise CgroupError(f"unable to {BPF_STAGES.get(stage[0], 'set')} the device BPF "
+                          f"program of {cgroup_dir}: {posix.strerror(-rc)}{detail}")
+
+
+def device_program_ids(dirfd: int) -> list[int]:
+    """IDs of the device programs attached directly to the cgroup v2 directory `dirfd`.
+
+    Raises:
+        OSError: the query failed.
+    """
+    ids = ffi.new("uint32_t[]", 64)
+    n = lib.pyrt_bpf_device_programs(dirfd, ids, 64)
+    if n < 0:
+        raise OSError(-n, posix.strerror(-n))
+    return [int(ids[i]) for i in range(n)]

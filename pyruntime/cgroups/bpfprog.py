@@ -2,7 +2,7 @@
 
 Owns: translating device rules into eBPF instructions (pure; no syscalls). The rules
 first go through the v1 emulator so v1 and v2 allow exactly the same accesses.
-Must not touch: the bpf(2) syscall (see bpfdev.py), files.
+Must not touch: the bpf(2) syscall (csrc/bpfdev.c, through shim.set_device_program), files.
 
 Program shape. The kernel calls it with R1 = struct bpf_cgroup_dev_ctx
 {u32 access_type; u32 major; u32 minor}; access_type holds the device type in its low

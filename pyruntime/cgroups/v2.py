@@ -32,9 +32,9 @@ DEFAULT_CFS_PERIOD = 100000
 
 
 def _attach_with_bpf(directory: str, code: bytes) -> None:
-    from pyruntime.cgroups import bpfdev  # ctypes only when devices are set on v2
+    from pyruntime.shim import set_device_program
 
-    bpfdev.attach_device_program(directory, code)
+    set_device_program(directory, code)
 
 
 def _num(value: int) -> str:

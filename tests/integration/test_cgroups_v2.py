@@ -159,13 +159,31 @@ def test_v2_real_device_filter_denies_and_allows(env):
     mgr.set({"devices": [{"allow": True, "access": "rwm"}]})
     out = env.run_in(mgr, "echo x > /dev/null && echo wrote")
     assert "wrote" in out.stdout
-    from pyruntime.cgroups import bpfdev
+    from pyruntime.shim import device_program_ids
 
     fd = os.open(mgr.dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        assert len(bpfdev.query_device_programs(fd)) == 1
+        assert len(device_program_ids(fd)) == 1
     finally:
         os.close(fd)
+
+
+def test_v2_rejected_device_program_names_the_step_and_verifier(env):
+    from pyruntime.errors import CgroupError
+    from pyruntime.shim import device_program_ids, set_device_program
+
+    mgr = env.manager("devbad")
+    mgr.create()
+    exit_only = bytes([0x95, 0, 0, 0, 0, 0, 0, 0])  # "exit" with R0 never set
+    with pytest.raises(CgroupError, match=r"unable to load the device BPF program of .*\(.+\)"):
+        set_device_program(mgr.dir, exit_only)
+    fd = os.open(mgr.dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert device_program_ids(fd) == []  # nothing half-attached
+    finally:
+        os.close(fd)
+    with pytest.raises(CgroupError, match="unable to open cgroup"):
+        set_device_program(mgr.dir + "-missing", exit_only)
 
 
 def test_v2_real_device_filter_partial_access(env):
