@@ -46,11 +46,12 @@ class CreateOptions(Record):
 class Created(Record):
     """What `create` leaves for a caller that goes on to `start` in the same process (run)."""
 
-    __slots__ = ("state", "sock", "pidfd", "plan")
+    __slots__ = ("state", "sock", "pidfd", "plan", "cgroup")
     state: State
     sock: int
     pidfd: int
     plan: ChildPlan
+    cgroup: CgroupManager | None
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -307,7 +308,7 @@ class Runtime:
         self.store.save(state)
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
-        return Created(state, sock, pidfd, plan)
+        return Created(state, sock, pidfd, plan, mgr)
 
     def _make_cgroup(self, state: State, linux: dict[str, Any],
                      undo: list[Callable[[], None]]) -> CgroupManager | None:
@@ -532,8 +533,21 @@ class Runtime:
         code = _wait_forwarding(state.pid, created.pidfd)
         posix.close(created.pidfd)
         if not keep:
-            self.delete(container_id, force=True)
+            self._remove_reaped(created)
         return code
+
+    def _remove_reaped(self, created: Created) -> None:
+        """`delete --force` after a foreground run reaped its init, reusing the state and
+        cgroup this process already holds instead of reading them back."""
+        state = created.state
+        try:
+            lock = self.store.lock(state.id)
+        except NotExistError:
+            return  # somebody deleted it meanwhile
+        with lock:
+            self._destroy(state, "stopped", created.cgroup)
+        self.store.remove(state.id)
+        _run_poststop(state)
 
     # ------------------------------------------------------------------ exec
 
@@ -776,11 +790,7 @@ class Runtime:
                                  f"{status}")
             self._destroy(state, status)
         self.store.remove(container_id)
-        if state.hooks.get("poststop"):
-            from pyruntime.hooks import run_hooks
-
-            run_hooks(state.hooks, "poststop", oci_state(state, "stopped"), cwd=state.bundle,
-                      warn_only=True)
+        _run_poststop(state)
 
     def _remove_damaged(self, container_id: str) -> None:
         """delete --force of a container whose state cannot be read: kill what is in its
@@ -799,11 +809,11 @@ class Runtime:
             log.debug(f"no default cgroup to clean for {container_id}: {e}")
         self.store.remove(container_id)
 
-    def _destroy(self, state: State, status: str) -> None:
+    def _destroy(self, state: State, status: str, mgr: CgroupManager | None = None) -> None:
+        """Kill what is left of the container and remove its cgroup (mgr: already open)."""
         from pyruntime.host import open_pidfd
 
-        mgr = None
-        if state.cgroup_path is not None:
+        if mgr is None and state.cgroup_path is not None:
             try:
                 mgr = _open_cgroup(state)
             except ContainerError:
@@ -826,6 +836,15 @@ class Runtime:
             except ContainerError:
                 pass
             mgr.destroy()
+
+
+def _run_poststop(state: State) -> None:
+    """poststop hooks of a removed container (failures only warn)."""
+    if state.hooks.get("poststop"):
+        from pyruntime.hooks import run_hooks
+
+        run_hooks(state.hooks, "poststop", oci_state(state, "stopped"), cwd=state.bundle,
+                  warn_only=True)
 
 
 def _send_to_seccomp_agent(fd: int, seccomp: dict[str, Any], state: dict[str, Any]) -> None:
