@@ -104,7 +104,9 @@ def _check_preserved_fds(count: int) -> None:
     Raises:
         StateError: one of them is not open.
     """
-    import resource
+    if count <= 0:
+        return
+    import resource  # a shared library to load: only when fds are passed
 
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if count > soft:

@@ -9,7 +9,6 @@ Must not touch: the kernel. It reads nothing but its arguments (host facts are g
 from __future__ import annotations
 
 import posix
-import struct
 
 from pyruntime import log, pathops
 from pyruntime.errors import SpecError
@@ -612,6 +611,8 @@ def plan_scheduler(process: Mapping[str, Any]) -> bytes | None:
         if name not in C.SCHED_FLAGS:
             raise SpecError("process.scheduler.flags", f"unknown flag {name!r}")
         flags |= C.SCHED_FLAGS[name]
+    import struct  # rare: only containers with a scheduler policy
+
     return struct.pack(
         "=IIQiIQQQ", 48, C.SCHED_POLICIES[policy], flags, int(_get(sched, "nice", 0)),
         int(_get(sched, "priority", 0)), int(_get(sched, "runtime", 0)),

@@ -129,26 +129,32 @@ def exists(path: str) -> bool:
 def mkdir_p(path: str, on_new: Callable[[str], None] | None = None) -> None:
     """Create ``path`` and missing parents; ``on_new(dir)`` runs for each one made.
 
+    The leaf is tried first: its parent (a hierarchy root, or the container's parent
+    cgroup) usually exists, so the common case is one mkdir and no stat.
+
     Raises:
         CgroupError: a directory could not be created.
     """
-    missing: list[str] = []
-    cur = pathops.normpath(path)
-    while not pathops.isdir(cur):
-        missing.append(cur)
-        parent = pathops.dirname(cur)
-        if parent == cur:
-            break
-        cur = parent
-    for d in reversed(missing):
+    path = pathops.normpath(path)
+    try:
+        posix.mkdir(path, 0o755)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        parent = pathops.dirname(path)
+        if parent == path:
+            raise CgroupError(f"unable to create cgroup {path}: no such directory") from None
+        mkdir_p(parent, on_new)
         try:
-            posix.mkdir(d, 0o755)
+            posix.mkdir(path, 0o755)
         except FileExistsError:
-            continue
+            return
         except OSError as e:
-            raise CgroupError(f"unable to create cgroup {d}: {describe(e)}") from e
-        if on_new is not None:
-            on_new(d)
+            raise CgroupError(f"unable to create cgroup {path}: {describe(e)}") from e
+    except OSError as e:
+        raise CgroupError(f"unable to create cgroup {path}: {describe(e)}") from e
+    if on_new is not None:
+        on_new(path)
 
 
 def subdirs(path: str) -> list[str]:

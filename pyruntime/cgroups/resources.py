@@ -8,8 +8,6 @@ Must not touch: files, the kernel. Everything here is pure.
 
 from __future__ import annotations
 
-import math
-
 from pyruntime.errors import CgroupError, SpecError
 from pyruntime.record import Record
 
@@ -365,6 +363,8 @@ def shares_to_weight(shares: int) -> int:
         return 1
     if shares >= 262144:
         return 10000
+    import math  # cgroup v2 only
+
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
     return math.ceil(math.pow(10, exponent))
