@@ -56,6 +56,22 @@ def fds_of(pid: int) -> list[int]:
     return sorted(int(n) for n in os.listdir(f"/proc/{pid}/fd"))
 
 
+def wait_exec(pid: int, timeout: float = 5.0) -> None:
+    """`start` returns once the init may exec, like runc's: wait until it has (until then
+    it still holds its close-on-exec exec.fifo)."""
+    import sys
+    import time
+
+    runtime_exe = os.path.realpath(sys.executable)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        if "python" not in exe and exe != runtime_exe:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"init {pid} did not exec within {timeout}s")
+
+
 def same_file(a: str, b: Path) -> bool:
     sa, sb = os.stat(a), os.stat(b)
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
@@ -82,6 +98,7 @@ def test_leaked_fds_and_cwd_init_fds_and_cwd_from_host(cli: Any, make_bundle: An
     assert proc.returncode == 0, proc.stderr
     pid = cli.state(cid)["pid"]
     cli("start", cid, check=True)
+    wait_exec(pid)
     assert fds_of(pid) == [0, 1, 2]
     assert same_file(f"/proc/{pid}/cwd", b.rootfs)
     assert same_file(f"/proc/{pid}/root", b.rootfs)
