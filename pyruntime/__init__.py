@@ -10,8 +10,8 @@ The CLI is `pyruntime`. From Python::
 use so that the CLI's start-up pays nothing for them.
 """
 
-from __future__ import annotations
-
+# (no `from __future__ import annotations`: this module loads before the module bundle,
+# and that import would cost every call; see pyruntime/preload.py)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyruntime.api import Container, ContainerError, ContainerState, Spec, run

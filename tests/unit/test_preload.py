@@ -98,3 +98,16 @@ def test_install_tunes_the_launcher_template(tmp_path: Path) -> None:
     assert os.access(launcher, os.X_OK)
     assert not install.tune_launcher(str(launcher), "/usr/bin/python3.11", "/y")  # once only
     compile(text, str(launcher), "exec")
+
+
+def test_bundled_modules_keep_lazy_annotations_without_importing_future(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    (pkg / "ann.py").write_text('"""doc"""\n\nfrom __future__ import annotations\n\n\n'
+                                "def f(x: Undefined) -> AlsoUndefined:\n    return x\n\n\n"
+                                "def line() -> int:\n    import sys\n"
+                                "    return sys._getframe().f_lineno\n")
+    preload.build(str(pkg))
+    out = run_with_bundle(tmp_path, (
+        "import bpkg.ann as a\n"
+        "print(a.f.__annotations__, a.line(), '__future__' in sys.modules)\n"))
+    assert out.strip() == "{'x': 'Undefined', 'return': 'AlsoUndefined'} 12 False"
