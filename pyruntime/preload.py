@@ -3,13 +3,13 @@
 A normal import looks for each module on disk (a stat of its directory and its file, a stat
 of the source, then open, fstat, read and close of the .pyc) and runs importlib's generic
 path machinery: ~0.13 ms a module here, and `run` imports about thirty of ours. The launcher
-instead opens `modules.bundle` once, reads its small index, and serves each of our modules
-with one pread of its code.
+instead reads the small index of `modules.bundle` once, and serves each of our modules with
+one stat of its source and one open, pread and close of the bundle.
 
 The bundle is built after installation (`python3 -m pyruntime.install`, which `.ci/setup`
-runs). A module is served from it only while its source file still has the
-size and mtime recorded at build time: an edited file is imported normally, so the bundle
-can be stale but never wrong. Packages keep their real `__path__` and modules their real
+runs). A module is served from it only while its source file still has the size and mtime
+recorded at build time: an edited file is imported normally, so the bundle can be stale but
+never wrong. Packages keep their real `__path__` and modules their real
 `__file__`, so extension modules and data files next to them are found as usual.
 
 Modules are compiled with the `annotations` future flag set and their
