@@ -27,6 +27,14 @@ settings.register_profile("pyruntime", derandomize=True, deadline=None)
 settings.load_profile("pyruntime")
 
 
+def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """The single stderr line of a command that failed with exit 1 (and no traceback)."""
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    text = proc.stderr.decode().strip()
+    assert "Traceback" not in text
+    assert len(text.splitlines()) == 1, text
+    return text
+
 def runtime_command() -> list[str]:
     """argv prefix that runs pyruntime: $PYRUNTIME, the installed launcher, or the checkout."""
     env = os.environ.get("PYRUNTIME")

@@ -14,15 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import one_line_error
+
 COMMANDS = ("create", "start", "run", "state", "kill", "delete", "list", "spec")
 
-
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
-    text = proc.stderr.decode().strip()
-    assert "Traceback" not in text
-    assert len(text.splitlines()) == 1, text
-    return text
 
 
 def create(cli: Any, bundle: Any, cid: str) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import one_line_error
+
 pytestmark = pytest.mark.root
 
 
@@ -82,14 +84,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
 
-
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    """The single stderr line of a failed command (asserting there is no traceback)."""
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    text = proc.stderr.decode().strip()
-    assert "Traceback" not in text
-    assert len(text.splitlines()) == 1, text
-    return text
 
 
 # ---------------------------------------------------------------------------- create / state

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import one_line_error
+
 pytestmark = pytest.mark.root
 
 NS_FILES = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
@@ -33,13 +35,6 @@ def run_out(cli: Any, bundle: Any) -> str:
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.decode()
 
-
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    text = proc.stderr.decode().strip()
-    assert "Traceback" not in text
-    assert len(text.splitlines()) == 1, text
-    return text
 
 
 def set_namespaces(bundle: Any, *entries: dict[str, str]) -> None:

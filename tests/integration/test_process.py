@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import one_line_error
+
 pytestmark = pytest.mark.root
 
 
@@ -38,13 +40,6 @@ def status_fields(cli: Any, bundle: Any) -> dict[str, str]:
     out = run_out(cli, bundle)
     return {k: v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
 
-
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    text = proc.stderr.decode().strip()
-    assert "Traceback" not in text
-    assert len(text.splitlines()) == 1, text
-    return text
 
 
 def cap_mask(*bits: int) -> int:

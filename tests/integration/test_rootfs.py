@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import one_line_error
+
 pytestmark = pytest.mark.root
 
 
@@ -70,13 +72,6 @@ def container_mounts(cli: Any, bundle: Any, *flags: str) -> list[Mount]:
     bundle.write()
     return parse_mountinfo(run_out(cli, bundle, *flags))
 
-
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    text = proc.stderr.decode().strip()
-    assert "Traceback" not in text
-    assert len(text.splitlines()) == 1, text
-    return text
 
 
 def host_mountinfo(under: Path) -> list[str]:
