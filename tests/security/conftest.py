@@ -219,6 +219,29 @@ def drive(attempt: Callable[[], None], seconds: float = 8.0, max_rounds: int = 4
     return rounds
 
 
+
+def race_runs(cli: Any, bundle: Any, premount: Path, ex: Exchanger,
+              guard: HostGuard) -> tuple[int, int, dict[str, int]]:
+    """Run `bundle` again and again while `ex` swaps names under it: every run must stay
+    inside the rootfs, and either succeed or be refused cleanly. Then stop the swapping and
+    check the host. Returns (rounds, swaps, {"ok": n, "refused": n})."""
+    outcomes = {"ok": 0, "refused": 0}
+
+    def attempt() -> None:
+        res = run_probed(cli, bundle, premount)
+        assert res.outside == [], res.outside
+        if res.ok:
+            outcomes["ok"] += 1
+        else:
+            res.assert_refused_cleanly()
+            outcomes["refused"] += 1
+
+    rounds = drive(attempt, seconds=8)
+    swaps = ex.stop()
+    print(f"rounds={rounds} swaps={swaps} {outcomes}")
+    guard.assert_untouched()
+    return rounds, swaps, outcomes
+
 # ---------------------------------------------------------------------------- host mounts
 
 

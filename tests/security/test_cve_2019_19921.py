@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.conftest import HostGuard, drive, make_fake_proc, run_probed
+from tests.security.conftest import HostGuard, make_fake_proc, race_runs, run_probed
 
 pytestmark = pytest.mark.root
 
@@ -62,19 +62,5 @@ def test_proc_in_volume_exchange_race_never_reaches_host_dir(
     b = proc_in_volume_bundle(make_bundle, volume, "true")
     guard = HostGuard(fake.parent)
     ex = exchanger(volume / "x", volume / "x-link")
-    outcomes = {"ok": 0, "refused": 0}
-
-    def attempt() -> None:
-        res = run_probed(cli, b, tmp_path / "premount")
-        assert res.outside == [], res.outside
-        if res.ok:
-            outcomes["ok"] += 1
-        else:
-            res.assert_refused_cleanly()
-            outcomes["refused"] += 1
-
-    rounds = drive(attempt, seconds=8)
-    swaps = ex.stop()
-    print(f"rounds={rounds} swaps={swaps} {outcomes}")
-    guard.assert_untouched()
+    rounds, swaps, outcomes = race_runs(cli, b, tmp_path / "premount", ex, guard)
     assert rounds >= 10 and swaps > rounds, (rounds, swaps, outcomes)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.conftest import HostGuard, drive, run_probed
+from tests.security.conftest import HostGuard, race_runs
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -48,19 +48,5 @@ def test_mount_destination_exchange_race_never_mounts_on_host(
     b.write()
     guard = HostGuard(host_target, other)
     ex = exchanger(volume / "dst", volume / "swap")
-    outcomes = {"ok": 0, "refused": 0}
-
-    def attempt() -> None:
-        res = run_probed(cli, b, tmp_path / "premount")
-        assert res.outside == [], res.outside
-        if res.ok:
-            outcomes["ok"] += 1
-        else:
-            res.assert_refused_cleanly()
-            outcomes["refused"] += 1
-
-    rounds = drive(attempt, seconds=8)
-    swaps = ex.stop()
-    print(f"rounds={rounds} swaps={swaps} {outcomes}")
-    guard.assert_untouched()
+    rounds, swaps, outcomes = race_runs(cli, b, tmp_path / "premount", ex, guard)
     assert rounds >= 10 and swaps > rounds, (rounds, swaps, outcomes)

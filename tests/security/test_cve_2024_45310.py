@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.conftest import HostGuard, drive, run_probed
+from tests.security.conftest import HostGuard, race_runs, run_probed
 
 pytestmark = pytest.mark.root
 
@@ -82,20 +82,6 @@ def test_volume_component_exchange_race_nothing_created_on_host(
     guard = HostGuard(host_dir)
     top = host_names(tmp_path)
     ex = exchanger(volume / "a", volume / "a-link")
-    outcomes = {"ok": 0, "refused": 0}
-
-    def attempt() -> None:
-        res = run_probed(cli, b, tmp_path / "premount")
-        assert res.outside == [], res.outside
-        if res.ok:
-            outcomes["ok"] += 1
-        else:
-            res.assert_refused_cleanly()
-            outcomes["refused"] += 1
-
-    rounds = drive(attempt, seconds=8)
-    swaps = ex.stop()
-    print(f"rounds={rounds} swaps={swaps} {outcomes}")
-    guard.assert_untouched()
+    rounds, swaps, outcomes = race_runs(cli, b, tmp_path / "premount", ex, guard)
     assert host_names(tmp_path) == top
     assert rounds >= 10 and swaps > rounds, (rounds, swaps, outcomes)
