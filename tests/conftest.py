@@ -6,6 +6,7 @@ module when PYRUNTIME is unset and nothing is installed) against real busybox co
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -34,6 +35,25 @@ def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
     assert "Traceback" not in text
     assert len(text.splitlines()) == 1, text
     return text
+
+def processes_with_arg(word: str) -> list[int]:
+    """Pids of the processes with `word` as one of their arguments."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if word.encode() in f.read().split(b"\0"):
+                        out.append(int(name))
+            except OSError:
+                pass
+    return out
+
+
+def cgroup_dirs(name: str) -> list[str]:
+    """The cgroup directories called `name` at the root or one or two levels below it."""
+    return (glob.glob(f"/sys/fs/cgroup/{name}") + glob.glob(f"/sys/fs/cgroup/*/{name}")
+            + glob.glob(f"/sys/fs/cgroup/*/*/{name}"))
 
 def runtime_command() -> list[str]:
     """argv prefix that runs pyruntime: $PYRUNTIME, the installed launcher, or the checkout."""

@@ -4,7 +4,6 @@ traceback) and leaves nothing behind: no state dir, no cgroup, no mount, no proc
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -15,27 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import cgroup_dirs, processes_with_arg
+
 pytestmark = pytest.mark.root
 
 Mutator = Callable[[Any, Path], None]
-
-
-def processes_with_arg(word: str) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if word.encode() in f.read().split(b"\0"):
-                        out.append(int(name))
-            except OSError:
-                pass
-    return out
-
-
-def cgroup_dirs(name: str) -> list[str]:
-    return (glob.glob(f"/sys/fs/cgroup/{name}") + glob.glob(f"/sys/fs/cgroup/*/{name}")
-            + glob.glob(f"/sys/fs/cgroup/*/*/{name}"))
 
 
 def mounts_mentioning(*words: str) -> list[str]:

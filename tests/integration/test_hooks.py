@@ -9,7 +9,6 @@ startContainer hook (which runs inside the container) writes to the same log.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import cgroup_dirs, processes_with_arg
 
 pytestmark = pytest.mark.root
 
@@ -79,28 +80,10 @@ def wait_stopped(cli: Any, cid: str, timeout: float = 10) -> None:
         time.sleep(0.02)
 
 
-def processes_named(word: str) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if word.encode() in f.read().split(b"\0"):
-                        out.append(int(name))
-            except OSError:
-                pass
-    return out
-
-
-def cgroup_dirs(cid: str) -> list[str]:
-    return (glob.glob(f"/sys/fs/cgroup/{cid}") + glob.glob(f"/sys/fs/cgroup/*/{cid}")
-            + glob.glob(f"/sys/fs/cgroup/*/*/{cid}"))
-
-
 def assert_nothing_left(cli: Any, cid: str) -> None:
     assert not (cli.root / cid).exists()
     assert cgroup_dirs(cid) == []
-    assert processes_named(cid) == []
+    assert processes_with_arg(cid) == []
 
 
 # ---------------------------------------------------------------------------- all kinds
@@ -255,7 +238,7 @@ def test_hooks_timeout_kills_hook_and_fails(cli: Any, make_bundle: Any, tmp_path
     assert time.monotonic() - started < 10
     assert "timed out" in err or "timeout" in err
     assert_nothing_left(cli, cid)
-    assert processes_named(str(tmp_path / "slow.sh")) == []
+    assert processes_with_arg(str(tmp_path / "slow.sh")) == []
 
 
 def test_hooks_start_container_failure_fails_start(cli: Any, make_bundle: Any,
@@ -273,7 +256,7 @@ def test_hooks_start_container_failure_fails_start(cli: Any, make_bundle: Any,
     assert proc.returncode == 1
     assert len(proc.stderr.decode().strip().splitlines()) == 1
     wait_stopped(cli, cid)
-    assert not Path(f"/proc/{pid}").exists() or processes_named(cid) == []
+    assert not Path(f"/proc/{pid}").exists() or processes_with_arg(cid) == []
     assert not (logdir / "poststart.json").exists()
 
 
