@@ -55,6 +55,19 @@ def cgroup_dirs(name: str) -> list[str]:
     return (glob.glob(f"/sys/fs/cgroup/{name}") + glob.glob(f"/sys/fs/cgroup/*/{name}")
             + glob.glob(f"/sys/fs/cgroup/*/*/{name}"))
 
+def run_bundle(cli: Any, bundle: Any, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    """`run [flags]` the bundle once under a fresh id."""
+    proc: subprocess.CompletedProcess[bytes] = cli("run", *flags, "-b", str(bundle.path),
+                                                   cli.new_id())
+    return proc
+
+
+def run_out(cli: Any, bundle: Any, *flags: str) -> str:
+    """stdout of a `run` of the bundle, which must succeed."""
+    proc = run_bundle(cli, bundle, *flags)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.decode()
+
 def runtime_command() -> list[str]:
     """argv prefix that runs pyruntime: $PYRUNTIME, the installed launcher, or the checkout."""
     env = os.environ.get("PYRUNTIME")

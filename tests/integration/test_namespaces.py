@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import one_line_error
+from tests.conftest import one_line_error, run_bundle, run_out
 
 pytestmark = pytest.mark.root
 
@@ -24,16 +24,6 @@ USER_MAPS = {
     "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
 }
 
-
-def run(cli: Any, bundle: Any) -> subprocess.CompletedProcess[bytes]:
-    proc: subprocess.CompletedProcess[bytes] = cli("run", "-b", str(bundle.path), cli.new_id())
-    return proc
-
-
-def run_out(cli: Any, bundle: Any) -> str:
-    proc = run(cli, bundle)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.decode()
 
 
 
@@ -135,21 +125,21 @@ def test_namespace_user_without_mappings_fails(cli: Any, make_bundle: Any) -> No
     b = make_bundle("true")
     b.config["linux"]["namespaces"].append({"type": "user"})
     b.write()
-    assert "Mappings" in one_line_error(run(cli, b))
+    assert "Mappings" in one_line_error(run_bundle(cli, b))
 
 
 def test_namespace_without_mount_namespace_refused(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     b.config.pop("hostname", None)
     set_namespaces(b, {"type": "pid"})
-    assert "mount namespace" in one_line_error(run(cli, b))
+    assert "mount namespace" in one_line_error(run_bundle(cli, b))
 
 
 def test_namespace_duplicate_type_refused(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     b.config["linux"]["namespaces"].append({"type": "ipc"})
     b.write()
-    assert "namespaces" in one_line_error(run(cli, b))
+    assert "namespaces" in one_line_error(run_bundle(cli, b))
 
 
 # ---------------------------------------------------------------------------- joining
@@ -201,7 +191,7 @@ def test_namespace_join_regular_file_fails(cli: Any, make_bundle: Any, tmp_path:
         if ns["type"] == "ipc":
             ns["path"] = str(not_ns)
     b.write()
-    assert str(not_ns) in one_line_error(run(cli, b))
+    assert str(not_ns) in one_line_error(run_bundle(cli, b))
 
 
 def test_namespace_join_missing_path_fails(cli: Any, make_bundle: Any, tmp_path: Path) -> None:
@@ -210,7 +200,7 @@ def test_namespace_join_missing_path_fails(cli: Any, make_bundle: Any, tmp_path:
         if ns["type"] == "network":
             ns["path"] = str(tmp_path / "missing")
     b.write()
-    text = one_line_error(run(cli, b))
+    text = one_line_error(run_bundle(cli, b))
     assert "missing" in text and "no such file" in text
 
 
@@ -233,7 +223,7 @@ def test_domainname_set_in_uts_namespace(cli: Any, make_bundle: Any) -> None:
 def test_hostname_without_uts_namespace_fails(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true", hostname="nope")
     set_namespaces(b, {"type": "mount"})
-    assert "hostname" in one_line_error(run(cli, b))
+    assert "hostname" in one_line_error(run_bundle(cli, b))
 
 
 # ---------------------------------------------------------------------------- sysctl
@@ -262,7 +252,7 @@ def test_sysctl_host_namespace_refused(cli: Any, make_bundle: Any) -> None:
     b.config["linux"]["sysctl"] = {"kernel.pid_max": "32768"}
     b.write()
     before = Path("/proc/sys/kernel/pid_max").read_text()
-    assert "kernel.pid_max" in one_line_error(run(cli, b))
+    assert "kernel.pid_max" in one_line_error(run_bundle(cli, b))
     assert Path("/proc/sys/kernel/pid_max").read_text() == before
 
 
@@ -273,7 +263,7 @@ def test_sysctl_net_without_network_namespace_refused(cli: Any, make_bundle: Any
     b.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
     b.write()
     before = Path("/proc/sys/net/ipv4/ip_forward").read_text()
-    assert "net.ipv4.ip_forward" in one_line_error(run(cli, b))
+    assert "net.ipv4.ip_forward" in one_line_error(run_bundle(cli, b))
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == before
 
 
@@ -281,7 +271,7 @@ def test_sysctl_unknown_key_fails_one_line(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     b.config["linux"]["sysctl"] = {"net.ipv4.no_such_knob": "1"}
     b.write()
-    one_line_error(run(cli, b))
+    one_line_error(run_bundle(cli, b))
 
 
 # ---------------------------------------------------------------------------- time
@@ -306,4 +296,4 @@ def test_time_offsets_without_time_namespace_fails(cli: Any, make_bundle: Any) -
     b = make_bundle("true")
     b.config["linux"]["timeOffsets"] = {"boottime": {"secs": 10}}
     b.write()
-    assert "time" in one_line_error(run(cli, b))
+    assert "time" in one_line_error(run_bundle(cli, b))

@@ -15,22 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import one_line_error
+from tests.conftest import one_line_error, run_bundle, run_out
 
 pytestmark = pytest.mark.root
 
-
-def run(cli: Any, bundle: Any) -> subprocess.CompletedProcess[bytes]:
-    """`run` the bundle once under a fresh id."""
-    proc: subprocess.CompletedProcess[bytes] = cli("run", "-b", str(bundle.path), cli.new_id())
-    return proc
-
-
-def run_out(cli: Any, bundle: Any) -> str:
-    """stdout of a container that must succeed."""
-    proc = run(cli, bundle)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.decode()
 
 
 def status_fields(cli: Any, bundle: Any) -> dict[str, str]:
@@ -86,7 +74,7 @@ def test_args_missing_in_path_fails_not_found(cli: Any, make_bundle: Any) -> Non
 
 def test_args_missing_absolute_fails_no_such_file(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("/bin/no-such-binary")
-    text = one_line_error(run(cli, b))
+    text = one_line_error(run_bundle(cli, b))
     assert "/bin/no-such-binary" in text
     assert "no such file or directory" in text
 
@@ -105,7 +93,7 @@ def test_args_missing_fails_at_create(cli: Any, make_bundle: Any, tmp_path: Path
 
 def test_args_directory_fails_one_line(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("/bin")
-    text = one_line_error(run(cli, b))
+    text = one_line_error(run_bundle(cli, b))
     assert "/bin" in text
 
 
@@ -180,7 +168,7 @@ def test_cwd_existing_file_fails_one_line(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("pwd")
     b.config["process"]["cwd"] = "/etc/passwd"
     b.write()
-    text = one_line_error(run(cli, b))
+    text = one_line_error(run_bundle(cli, b))
     assert "/etc/passwd" in text
 
 
@@ -236,7 +224,7 @@ def test_rlimits_soft_above_hard_fails(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     b.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 300, "hard": 200}]
     b.write()
-    assert "rlimits" in one_line_error(run(cli, b))
+    assert "rlimits" in one_line_error(run_bundle(cli, b))
 
 
 def test_no_new_privileges_true_sets_flag(cli: Any, make_bundle: Any) -> None:
@@ -303,7 +291,7 @@ def test_capabilities_missing_drop_sys_admin(cli: Any, make_bundle: Any) -> None
     b.config["process"]["capabilities"] = {k: ["CAP_KILL"] for k in
                                            ("bounding", "effective", "permitted")}
     b.write()
-    proc = run(cli, b)
+    proc = run_bundle(cli, b)
     assert proc.returncode != 0  # sethostname needs CAP_SYS_ADMIN
 
 
@@ -338,7 +326,7 @@ def test_scheduler_unknown_policy_fails(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     b.config["process"]["scheduler"] = {"policy": "SCHED_NOPE"}
     b.write()
-    assert "scheduler" in one_line_error(run(cli, b))
+    assert "scheduler" in one_line_error(run_bundle(cli, b))
 
 
 def _ioprio_get(pid: int) -> int:
@@ -367,7 +355,7 @@ def test_io_priority_bad_level_fails(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     b.config["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 9}
     b.write()
-    one_line_error(run(cli, b))
+    one_line_error(run_bundle(cli, b))
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -383,7 +371,7 @@ def test_exec_cpu_affinity_bad_list_fails(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     b.config["process"]["execCPUAffinity"] = {"final": "3-1"}
     b.write()
-    assert "execCPUAffinity" in one_line_error(run(cli, b))
+    assert "execCPUAffinity" in one_line_error(run_bundle(cli, b))
 
 
 def test_process_terminal_create_without_console_socket_fails(cli: Any, make_bundle: Any,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import one_line_error
+from tests.conftest import one_line_error, run_bundle, run_out
 
 pytestmark = pytest.mark.root
 
@@ -54,17 +54,6 @@ def mount_at(mounts: list[Mount], point: str) -> Mount:
     assert found, f"no mount at {point}: {[m.point for m in mounts]}"
     return found[-1]
 
-
-def run(cli: Any, bundle: Any, *flags: str) -> subprocess.CompletedProcess[bytes]:
-    proc: subprocess.CompletedProcess[bytes] = cli("run", *flags, "-b", str(bundle.path),
-                                                   cli.new_id())
-    return proc
-
-
-def run_out(cli: Any, bundle: Any, *flags: str) -> str:
-    proc = run(cli, bundle, *flags)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.decode()
 
 
 def container_mounts(cli: Any, bundle: Any, *flags: str) -> list[Mount]:
@@ -125,7 +114,7 @@ def test_root_readonly_true_root_is_ro(cli: Any, make_bundle: Any) -> None:
     assert "ro" in root.options
     b.config["process"]["args"] = ["touch", "/newfile"]
     b.write()
-    proc = run(cli, b)
+    proc = run_bundle(cli, b)
     assert proc.returncode != 0
     assert b"Read-only file system" in proc.stderr
     assert not (b.rootfs / "newfile").exists()
@@ -244,7 +233,7 @@ def test_cgroup_mount_shows_container_cgroup(cli: Any, make_bundle: Any) -> None
 def test_unknown_mount_type_fails_one_line(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     add_mount(b, "/mnt/x", "nosuchfs", "none", [])
-    text = one_line_error(run(cli, b))
+    text = one_line_error(run_bundle(cli, b))
     assert "/mnt/x" in text
 
 
@@ -290,7 +279,7 @@ def test_bind_mount_ro_nosuid_nodev_noexec_applied(cli: Any, make_bundle: Any,
 def test_bind_mount_ro_write_fails(cli: Any, make_bundle: Any, bind_source: Path) -> None:
     b = make_bundle("sh", "-c", "echo x > /mnt/b/new")
     add_mount(b, "/mnt/b", "bind", str(bind_source), ["rbind", "ro"])
-    assert run(cli, b).returncode != 0
+    assert run_bundle(cli, b).returncode != 0
     assert not (bind_source / "new").exists()
 
 
@@ -308,14 +297,14 @@ def test_bind_mount_noexec_blocks_exec(cli: Any, make_bundle: Any, tmp_path: Pat
     (src / "prog").chmod(0o755)
     b = make_bundle("/mnt/bin/prog")
     add_mount(b, "/mnt/bin", "bind", str(src), ["bind", "noexec"])
-    assert run(cli, b).returncode != 0
+    assert run_bundle(cli, b).returncode != 0
 
 
 def test_bind_mount_missing_source_fails_one_line(cli: Any, make_bundle: Any,
                                                   tmp_path: Path) -> None:
     b = make_bundle("true")
     add_mount(b, "/mnt/b", "bind", str(tmp_path / "missing"), ["bind"])
-    text = one_line_error(run(cli, b))
+    text = one_line_error(run_bundle(cli, b))
     assert "missing" in text
 
 
@@ -390,7 +379,7 @@ def test_mount_destination_symlink_outside_host_untouched(cli: Any, make_bundle:
     (b.rootfs / "evil").symlink_to(host_target / "deeper")
     add_mount(b, "/evil", "tmpfs", "tmpfs", ["size=1m"])
     before = host_mountinfo(tmp_path)
-    proc = run(cli, b)
+    proc = run_bundle(cli, b)
     if proc.returncode != 0:
         one_line_error(proc)
     assert not host_target.exists()
@@ -428,7 +417,7 @@ def test_mount_destination_dotdot_symlink_host_untouched(cli: Any, make_bundle: 
     (b.rootfs / "mnt" / "up").symlink_to(os.path.relpath(host_dir, b.rootfs / "mnt"))
     add_mount(b, "/mnt/up/sub", "tmpfs", "tmpfs", [])
     before = host_mountinfo(tmp_path)
-    proc = run(cli, b)
+    proc = run_bundle(cli, b)
     if proc.returncode != 0:
         one_line_error(proc)
     assert list(host_dir.iterdir()) == []
@@ -442,7 +431,7 @@ def test_bind_file_destination_symlink_outside_not_created_on_host(
     b = make_bundle("cat", "/link/injected")
     (b.rootfs / "link").symlink_to(host_dir)
     add_mount(b, "/link/injected", "bind", str(bind_source / "hello"), ["bind"])
-    proc = run(cli, b)
+    proc = run_bundle(cli, b)
     if proc.returncode != 0:
         one_line_error(proc)
     assert list(host_dir.iterdir()) == []
@@ -451,7 +440,7 @@ def test_bind_file_destination_symlink_outside_not_created_on_host(
 def test_mount_destination_dotdot_refused(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
     add_mount(b, "/../../escape", "tmpfs", "tmpfs", [])
-    assert run(cli, b).returncode != 0 or not Path("/escape").exists()
+    assert run_bundle(cli, b).returncode != 0 or not Path("/escape").exists()
     assert not Path("/escape").exists()
 
 
@@ -520,7 +509,7 @@ def test_linux_devices_bad_type_fails_one_line(cli: Any, make_bundle: Any) -> No
     b = make_bundle("true")
     b.config["linux"]["devices"] = [{"path": "/dev/x", "type": "z", "major": 1, "minor": 3}]
     b.write()
-    assert "devices" in one_line_error(run(cli, b))
+    assert "devices" in one_line_error(run_bundle(cli, b))
 
 
 # ---------------------------------------------------------------------------- masked / read-only
@@ -547,7 +536,7 @@ def test_masked_path_symlink_not_followed(cli: Any, make_bundle: Any) -> None:
     (b.rootfs / "maskme").symlink_to("/etc/passwd")
     b.config["linux"]["maskedPaths"] = ["/maskme"]
     b.write()
-    proc = run(cli, b)
+    proc = run_bundle(cli, b)
     # either refused, or the link itself is masked; /etc/passwd must never be covered
     if proc.returncode == 0:
         assert proc.stdout.startswith(b"root:")
@@ -557,7 +546,7 @@ def test_readonly_paths_read_only(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid && echo wrote")
     b.config["linux"]["readonlyPaths"] = ["/proc/sys", "/proc/not-there"]
     b.write()
-    proc = run(cli, b)
+    proc = run_bundle(cli, b)
     assert b"wrote" not in proc.stdout
     assert b"Read-only file system" in proc.stderr
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import Cli, run_out
 
 MOUNTINFO = "/proc/self/mountinfo"
 
@@ -375,11 +375,7 @@ def cap_status(text: str) -> dict[str, int]:
     return out
 
 
-def run_ok(cli: Any, bundle: Any) -> str:
-    """stdout of `run` of the bundle, which must succeed."""
-    proc = cli("run", "-b", str(bundle.path), cli.new_id())
-    assert proc.returncode == 0, proc.stderr
-    return str(proc.stdout.decode())
+run_ok = run_out  # stdout of a `run` that must succeed (shared with the integration tests)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
