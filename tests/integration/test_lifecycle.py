@@ -45,6 +45,14 @@ def create(cli: Any, bundle: Any, cid: str, *flags: str, cwd: str | None = None,
     return rc, out, err
 
 
+def started(cli: Any, bundle: Any, status: str) -> tuple[str, dict[str, Any]]:
+    """create + start the bundle under a new id, then wait for `status`; (id, its state)."""
+    cid = cli.new_id()
+    create(cli, bundle, cid)
+    cli("start", cid, check=True)
+    return cid, wait_status(cli, cid, status)
+
+
 def wait_status(cli: Any, cid: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
     """Poll `state` until it shows status (the container may not exist yet)."""
     deadline = time.monotonic() + timeout
@@ -191,10 +199,7 @@ def test_start_twice_fails_already_running(cli: Any, make_bundle: Any) -> None:
 
 def test_start_stopped_container_fails(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    st = wait_status(cli, cid, "stopped")
+    cid, st = started(cli, b, "stopped")
     assert st["pid"] == 0
     text = one_line_error(cli("start", cid))
     assert "stopped" in text
@@ -211,10 +216,8 @@ def test_start_missing_id_fails_does_not_exist(cli: Any) -> None:
 def test_kill_signal_name_or_number_stops_container(cli: Any, make_bundle: Any,
                                                      sig: str) -> None:
     b = make_bundle("sleep", "30")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    pid = wait_status(cli, cid, "running")["pid"]
+    cid, st = started(cli, b, "running")
+    pid = st["pid"]
     proc = cli("kill", cid, sig)
     assert proc.returncode == 0, proc.stderr
     wait_status(cli, cid, "stopped")
@@ -256,29 +259,20 @@ def test_kill_invalid_signal_fails_one_line(cli: Any, make_bundle: Any) -> None:
 
 def test_kill_stopped_container_fails_not_running(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    wait_status(cli, cid, "stopped")
+    cid, _ = started(cli, b, "stopped")
     assert "not running" in one_line_error(cli("kill", cid, "KILL"))
 
 
 def test_kill_all_stopped_container_exits_zero(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    wait_status(cli, cid, "stopped")
+    cid, _ = started(cli, b, "stopped")
     proc = cli("kill", "--all", cid, "KILL")
     assert proc.returncode == 0, proc.stderr
 
 
 def test_kill_all_running_container_kills_every_process(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("sh", "-c", "sleep 30 & sleep 31 & wait")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    wait_status(cli, cid, "running")
+    cid, _ = started(cli, b, "running")
     time.sleep(0.2)
     assert len(pids_with_arg("30") + pids_with_arg("31")) >= 2
     cli("kill", "--all", cid, "KILL", check=True)
@@ -290,10 +284,8 @@ def test_kill_all_running_container_kills_every_process(cli: Any, make_bundle: A
 
 def test_delete_running_without_force_refuses(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("sleep", "30")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    pid = wait_status(cli, cid, "running")["pid"]
+    cid, st = started(cli, b, "running")
+    pid = st["pid"]
     text = one_line_error(cli("delete", cid))
     assert "running" in text
     assert alive(pid)
@@ -302,10 +294,8 @@ def test_delete_running_without_force_refuses(cli: Any, make_bundle: Any) -> Non
 
 def test_delete_force_running_kills_and_removes(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("sleep", "30")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    pid = wait_status(cli, cid, "running")["pid"]
+    cid, st = started(cli, b, "running")
+    pid = st["pid"]
     cli("delete", "--force", cid, check=True)
     assert not alive(pid)
     assert not (cli.root / cid).exists()
@@ -336,10 +326,7 @@ def test_delete_force_created_container_kills_init(cli: Any, make_bundle: Any) -
 
 def test_delete_stopped_container_removes_state(cli: Any, make_bundle: Any) -> None:
     b = make_bundle("true")
-    cid = cli.new_id()
-    create(cli, b, cid)
-    cli("start", cid, check=True)
-    wait_status(cli, cid, "stopped")
+    cid, _ = started(cli, b, "stopped")
     cli("delete", cid, check=True)
     assert not (cli.root / cid).exists()
 
