@@ -6,8 +6,9 @@
   re-exec (one exec fewer on every call);
 * the directory holding the installed package is written into the launcher, so that no
   path is computed or searched at start-up (and the launcher works from a venv, whose
-  prefix isolated mode ignores);
-* every module is compiled into one bundle (pyruntime.preload).
+  prefix isolated mode ignores), and so is the path of the module bundle;
+* every module is compiled into that bundle (pyruntime.preload), which also indexes the
+  extension modules the hot paths load.
 
 Owns: those three steps. Must not touch: anything at run time.
 """
@@ -21,6 +22,9 @@ import sysconfig
 from pyruntime import preload
 
 PATH_LINE = "sys.path += "  # the template's search-path line, replaced by the exact dir
+BUNDLE_LINE = '_BUNDLE = ""'  # the template's bundle line, replaced by the bundle's path
+# Extension modules outside the package that create/run/exec/state load (indexed by file).
+HOT_EXTENSIONS = ("_json", "_cffi_backend")
 
 
 def tune_launcher(launcher: str, python: str, package_parent: str) -> bool:
@@ -30,9 +34,12 @@ def tune_launcher(launcher: str, python: str, package_parent: str) -> bool:
     if not lines or lines[0] != "#!/bin/sh":
         return False
     where = [i for i, line in enumerate(lines) if line.startswith(PATH_LINE)]
-    if len(where) != 1:
+    bundle_at = [i for i, line in enumerate(lines) if line == BUNDLE_LINE]
+    if len(where) != 1 or len(bundle_at) != 1:
         return False
     lines[where[0]] = f"sys.path.append({package_parent!r})"
+    bundle = os.path.join(package_parent, "pyruntime", preload.BUNDLE)
+    lines[bundle_at[0]] = f"_BUNDLE = {bundle!r}"
     lines = [line for line in lines if not line.startswith("_lib = ")]
     lines[:2] = [f"#!{python} -IS"]
     tmp = launcher + ".tmp"
@@ -52,7 +59,7 @@ def main() -> int:
     if os.path.exists(launcher) and tune_launcher(launcher, sys.executable,
                                                   os.path.dirname(package_dir)):
         print(f"pyruntime: launcher {launcher} runs {sys.executable} -IS")
-    n = preload.build(package_dir)
+    n = preload.build(package_dir, HOT_EXTENSIONS)
     print(f"pyruntime: {n} modules bundled in {os.path.join(package_dir, preload.BUNDLE)}")
     return 0
 

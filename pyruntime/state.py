@@ -10,7 +10,6 @@ The status is never stored: it is derived every time from the init's pid and sta
 
 from __future__ import annotations
 
-import errno
 import posix
 import time
 
@@ -334,6 +333,7 @@ class Lock:
                 return cls(fd, path)
             posix.close(fd)
             if create:
+                import errno  # (only when handling an error: 0.08 ms to import)
                 raise FileNotFoundError(errno.ENOENT, "state directory vanished", path)
 
     def release(self) -> None:

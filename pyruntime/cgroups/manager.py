@@ -7,7 +7,6 @@ Must not touch: version-specific files (v1.py, v2.py), state, the CLI.
 
 from __future__ import annotations
 
-import errno
 import posix
 import time
 from abc import ABC, abstractmethod
@@ -200,6 +199,7 @@ def join_pid(directory: str, pid: int) -> None:
             fsio.write(pathops.join(directory, "cgroup.procs"), str(pid))
             return
         except OSError as e:
+            import errno  # (only when handling an error: 0.08 ms to import)
             if e.errno == errno.EINVAL and attempt < _JOIN_RETRIES - 1:
                 time.sleep(0.03)
                 continue

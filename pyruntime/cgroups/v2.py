@@ -8,7 +8,6 @@ Must not touch: v1 hierarchies, state, the CLI.
 
 from __future__ import annotations
 
-import errno
 import posix
 import time
 
@@ -216,6 +215,7 @@ class V2Manager(CgroupManager):
             try:
                 fsio.write(pathops.join(d, "cpu.max.burst"), str(res.cpu_burst))
             except OSError as e:
+                import errno  # (only when handling an error: 0.08 ms to import)
                 if e.errno != errno.EINVAL or res.cpu_quota is None:
                     raise CgroupError(
                         f"unable to write {str(res.cpu_burst)!r} to "
@@ -247,6 +247,7 @@ class V2Manager(CgroupManager):
                 for line in lines:
                     fsio.write(path, line)
             except OSError as e:
+                import errno
                 if e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM):
                     ctrl, dot, _ = key.partition(".")
                     if not dot:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def run_with_bundle(root: Path, code: str) -> str:
 def test_build_counts_modules(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     assert preload.build(str(pkg)) == 4
-    assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-2\n")
+    assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-3\n")
 
 
 def test_modules_come_from_the_bundle_with_real_locations(tmp_path: Path) -> None:
@@ -66,7 +67,8 @@ def test_a_deleted_source_is_not_served(tmp_path: Path) -> None:
     assert out.strip() == "gone"
 
 
-@pytest.mark.parametrize("content", [b"", b"not a bundle", b"pyrt-bundle-2\n\x00garbage",
+@pytest.mark.parametrize("content", [b"", b"not a bundle", b"pyrt-bundle-3\n\x00garbage",
+                                     b"pyrt-bundle-3\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0",
                                      b"pyrt-bundle-2\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0"])
 def test_a_missing_or_damaged_bundle_is_ignored(tmp_path: Path, content: bytes) -> None:
     pkg = make_package(tmp_path)
@@ -94,6 +96,7 @@ def test_install_tunes_the_launcher_template(tmp_path: Path) -> None:
     text = launcher.read_text()
     assert text.startswith("#!/usr/bin/python3.11 -IS\n")
     assert "sys.path.append('/opt/x/site-packages')\n" in text
+    assert "_BUNDLE = '/opt/x/site-packages/pyruntime/modules.bundle'\n" in text
     assert "_lib" not in text and "/bin/sh" not in text
     assert os.access(launcher, os.X_OK)
     assert not install.tune_launcher(str(launcher), "/usr/bin/python3.11", "/y")  # once only
@@ -111,3 +114,59 @@ def test_bundled_modules_keep_lazy_annotations_without_importing_future(tmp_path
         "import bpkg.ann as a\n"
         "print(a.f.__annotations__, a.line(), '__future__' in sys.modules)\n"))
     assert out.strip() == "{'x': 'Undefined', 'return': 'AlsoUndefined'} 12 False"
+
+
+def test_extension_modules_load_from_their_indexed_file(tmp_path: Path) -> None:
+    import _json
+
+    pkg = make_package(tmp_path)
+    shutil.copy(_json.__file__, pkg / os.path.basename(_json.__file__))
+    assert preload.build(str(pkg), ["_json", "no_such_module", "sys"]) == 6
+    probe = ("import bpkg._json as j, _json\n"
+             "print(type(j.__loader__).__name__, j.__file__.startswith(j.__path__[0])"
+             " if hasattr(j, '__path__') else j.__file__.rsplit('/', 2)[-2],"
+             " sys.meta_path[0].find_spec('_json') is not None)\n")
+    assert run_with_bundle(tmp_path, probe).split() == ["ExtensionFileLoader", "bpkg", "True"]
+    with open(pkg / os.path.basename(_json.__file__), "ab") as f:
+        f.write(b"\0")  # changed since the build: found by the normal path search instead
+    out = run_with_bundle(tmp_path, "import bpkg._json as j\n"
+                                    "print(sys.meta_path[0].find_spec('bpkg._json'), j.__name__)\n")
+    assert out.split() == ["None", "bpkg._json"]
+
+
+def fake_installed_pyruntime(root: Path) -> Path:
+    """A `pyruntime` package whose entry() reports how it was imported; returns a tuned launcher."""
+    from pyruntime import install
+
+    (root / "pyruntime" / "cli").mkdir(parents=True)
+    (root / "pyruntime" / "__init__.py").write_text("")
+    (root / "pyruntime" / "cli" / "__init__.py").write_text("")
+    shutil.copy(preload.__file__, root / "pyruntime" / "preload.py")
+    (root / "pyruntime" / "cli" / "main.py").write_text(
+        "import sys\n\n\ndef entry():\n"
+        "    print(type(sys.modules[__name__].__loader__).__name__,\n"
+        "          'pyruntime.preload' in sys.modules)\n")
+    launcher = root / "launcher"
+    template = Path(preload.__file__).parent / "cli" / "bin" / "pyruntime"
+    launcher.write_text(template.read_text())
+    assert install.tune_launcher(str(launcher), sys.executable, str(root))
+    return launcher
+
+
+def test_the_tuned_launcher_starts_the_finder_from_the_bundle_head(tmp_path: Path) -> None:
+    launcher = fake_installed_pyruntime(tmp_path)
+    preload.build(str(tmp_path / "pyruntime"))
+    out = subprocess.run([sys.executable, "-I", "-S", str(launcher)], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.split() == ["BundleFinder", "False"]  # preload never imported as a module
+
+
+@pytest.mark.parametrize("content", [None, b"pyrt-bundle-3\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0"])
+def test_the_tuned_launcher_without_its_bundle_imports_normally(tmp_path: Path,
+                                                                content: bytes | None) -> None:
+    launcher = fake_installed_pyruntime(tmp_path)
+    if content is not None:
+        (tmp_path / "pyruntime" / preload.BUNDLE).write_bytes(content)
+    out = subprocess.run([sys.executable, "-I", "-S", str(launcher)], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.split() == ["SourceFileLoader", "True"]
