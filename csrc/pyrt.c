@@ -14,8 +14,8 @@
  * The sync protocol on the SOCK_SEQPACKET pair (both ends close-on-exec):
  *
  *   parent                                  child
- *   clone3 ------------------------------>  (blocked in recv)
- *   uid/gid maps, cgroup join, GO ------->  setns, unshare, mounts
+ *   clone3 ------------------------------>  (blocked in recv, only if await_go)
+ *   uid/gid maps, GO -------------------->  cgroup join, setns, unshare, mounts
  *   (if hooks) <------------------------- record HOOKS
  *   createRuntime/createContainer, GO --->  pivot_root, ids, caps, ..., seccomp
  *            <--------------------------- record READY, then block on exec.fifo
@@ -179,6 +179,15 @@ static __attribute__((noreturn)) void fail(const struct pyrt_plan *p, int step, 
 {
     send_record(p->sync_fd, errno ? errno : EINVAL, step, index);
     _exit(127);
+}
+
+/* Without a GO to wait for: give up quietly if the parent died before PR_SET_PDEATHSIG was
+ * set (its end of the socket is then closed: EOF, where a live parent gives EAGAIN). */
+static void check_parent(const struct pyrt_plan *p)
+{
+    char c;
+    if (recv(p->sync_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+        _exit(127);
 }
 
 /* Wait for the parent's go-ahead byte; EOF means the parent died: give up quietly. */
@@ -1010,7 +1019,10 @@ static __attribute__((noreturn)) void child_main(const struct pyrt_plan *p)
     }
     /* If `create` dies during setup, so do we: nothing half-made stays running. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    wait_parent(p);
+    if (p->await_go)
+        wait_parent(p);
+    else
+        check_parent(p); /* nothing to wait for: set up while the parent does its part */
     /* Before anything of the container is set up (and before a new cgroup namespace takes
      * its root from where we are); memory touched so far stays charged to the caller. */
     join_cgroups(p);

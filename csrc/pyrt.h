@@ -180,6 +180,7 @@ struct pyrt_plan {
     int join_only;                 /* exec: join the namespaces of a running container, no rootfs work */
     int stdio[3];                  /* fds to become 0, 1, 2 (-1: keep the inherited one) */
     int become_root;               /* in a new or joined user namespace: setresuid/gid(0) */
+    int await_go;                  /* wait for GO first: the parent writes our uid/gid maps */
     int cgroup_fd;                 /* cgroup2 dir for CLONE_INTO_CGROUP, -1: none */
     int loopback_up;               /* a new network namespace: bring `lo` up (runc does) */
     const char *lsm_attr_path;     /* /proc/self/attr/... for the LSM exec label, or NULL */

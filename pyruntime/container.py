@@ -286,13 +286,15 @@ class Runtime:
 
         pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts, state.cgroup_paths)
         state.pid = pid
-        state.start_time = process_start_time(pid)
         try:
             from pyruntime import shim
-            from pyruntime.host import write_id_maps
 
-            write_id_maps(pid, plan.uid_mappings, plan.gid_mappings)
-            shim.send_go(sock)
+            if shim.awaits_go(plan):
+                from pyruntime.host import write_id_maps
+
+                write_id_maps(pid, plan.uid_mappings, plan.gid_mappings)
+                shim.send_go(sock)
+            state.start_time = process_start_time(pid)
             rec = shim.read_record(sock)
             if rec is not None and rec.step == shim.Step.HOOKS:
                 self.store.save(state)
@@ -599,7 +601,8 @@ class Runtime:
         undo: list[Callable[[], None]] = []
         try:
             pid, pidfd, sock = self._spawn(plan, seccomp, undo, opts, state.cgroup_paths)
-            shim.send_go(sock)
+            if shim.awaits_go(plan):
+                shim.send_go(sock)
             rec = shim.read_record(sock)
             if rec is not None and rec.step == shim.Step.READY and not rec.errno:
                 if rec.fd >= 0:

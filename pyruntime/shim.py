@@ -226,6 +226,7 @@ def pack_plan(plan: ChildPlan, sync_fd: int, join_fds: list[int], pidns_fd: int,
     p.join_only = int(plan.join_only)
     p.stdio = list(plan.stdio)
     p.become_root = int(plan.become_root)
+    p.await_go = int(awaits_go(plan))
     p.cgroup_fd = cgroup_fd
     p.loopback_up = int(plan.loopback_up)
     p.nondumpable = int(posix.geteuid() == 0)
@@ -310,6 +311,12 @@ def socketpair() -> tuple[int, int]:
     if rc < 0:
         raise OSError(-rc, posix.strerror(-rc))
     return fds[0], fds[1]
+
+
+def awaits_go(plan: ChildPlan) -> bool:
+    """Does the child wait for a GO after clone? Only while the parent writes its id maps:
+    otherwise it sets up at once, in parallel with the parent (0.5-0.8 ms a create)."""
+    return bool(plan.uid_mappings or plan.gid_mappings)
 
 
 def send_go(sock: int) -> None:
