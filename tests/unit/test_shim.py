@@ -6,7 +6,14 @@ import pytest
 
 shim = pytest.importorskip("pyruntime.shim")
 from pyruntime._shim import ffi, lib  # noqa: E402
-from pyruntime.plan import ChildPlan, HostFacts, LaunchOptions, Op, build_plan  # noqa: E402
+from pyruntime.plan import (  # noqa: E402
+    ChildPlan,
+    HostFacts,
+    IdMapping,
+    LaunchOptions,
+    Op,
+    build_plan,
+)
 
 
 def test_shim_step_numbers_match_compiled_enum() -> None:
@@ -60,6 +67,15 @@ def test_shim_pack_plan_copies_every_field() -> None:
     assert packed.argv[3] == ffi.NULL
     assert packed.cgroup_fd == -1 and packed.n_tasks_fds == 0
     assert list(packed.stdio) == [-1, -1, -1]
+
+
+def test_shim_child_awaits_go_only_for_id_maps() -> None:
+    plain = _plan()
+    assert not shim.awaits_go(plain)
+    assert shim.pack_plan(plain, 3, [], -1)[0].await_go == 0
+    mapped = plain.replace(uid_mappings=(IdMapping(0, 1000, 1),))
+    assert shim.awaits_go(mapped)
+    assert shim.pack_plan(mapped, 3, [], -1)[0].await_go == 1
 
 
 def test_shim_pack_plan_op_fields() -> None:
