@@ -14,7 +14,6 @@ import posix
 import time
 
 from pyruntime import jsonio, pathops
-from pyruntime.errors import NotExistError, StateError
 from pyruntime.host import is_alive
 
 TYPE_CHECKING = False
@@ -44,6 +43,20 @@ FIFO_FILE = "exec.fifo"
 LOCK_FILE = ".lock"
 
 
+def _state_error(message: str) -> Exception:
+    """A StateError (pyruntime.errors is imported only when one is raised: 0.1 ms a call)."""
+    from pyruntime.errors import StateError
+
+    return StateError(message)
+
+
+def _not_exist(container_id: str) -> Exception:
+    """A NotExistError for container_id (imported lazily, as _state_error)."""
+    from pyruntime.errors import NotExistError
+
+    return NotExistError(container_id)
+
+
 def validate_id(container_id: str) -> None:
     """Raise StateError unless the id is safe to use as a directory name.
 
@@ -51,9 +64,9 @@ def validate_id(container_id: str) -> None:
         StateError: empty, too long, or with characters outside [A-Za-z0-9_.+-].
     """
     if not container_id:
-        raise StateError("container id cannot be empty")
+        raise _state_error("container id cannot be empty")
     if not is_valid_id(container_id):
-        raise StateError(f"invalid container id format: {container_id!r}")
+        raise _state_error(f"invalid container id format: {container_id!r}")
 
 
 def is_valid_id(name: str) -> bool:
@@ -184,10 +197,10 @@ class StateStore:
         try:
             posix.mkdir(path, 0o711)
         except FileExistsError:
-            raise StateError(f"container with id exists: {container_id}") from None
+            raise _state_error(f"container with id exists: {container_id}") from None
         except OSError as e:
             reason = posix.strerror(e.errno or 0)
-            raise StateError(f"create state directory {path}: {reason}") from e
+            raise _state_error(f"create state directory {path}: {reason}") from e
         return Lock.acquire(path, create=True)
 
     def lock(self, container_id: str) -> Lock:
@@ -200,9 +213,9 @@ class StateStore:
         try:
             return Lock.acquire(path, create=False)
         except FileNotFoundError:
-            raise NotExistError(container_id) from None
+            raise _not_exist(container_id) from None
         except OSError as e:
-            raise StateError(f"container {container_id}: lock {path}/{LOCK_FILE}: "
+            raise _state_error(f"container {container_id}: lock {path}/{LOCK_FILE}: "
                              f"{posix.strerror(e.errno or 0).lower()}") from e
 
     def load(self, container_id: str) -> State:
@@ -217,16 +230,16 @@ class StateStore:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise NotExistError(container_id) from None
+            raise _not_exist(container_id) from None
         except NotADirectoryError:
-            raise NotExistError(container_id) from None
+            raise _not_exist(container_id) from None
         try:
             state = State.from_json(jsonio.loads(data))
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-            raise StateError(f"container {container_id}: state file {path} is damaged") from e
+            raise _state_error(f"container {container_id}: state file {path} is damaged") from e
         if state.id != container_id:
             # a copied state file must never make us act on another container
-            raise StateError(f"container {container_id}: state file {path} is damaged "
+            raise _state_error(f"container {container_id}: state file {path} is damaged "
                              f"(it describes {state.id!r})")
         return state
 

@@ -134,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(module: object, command: str, argv: list[str], ctx: Context) -> int:
     """Parse a command's flags and run it, mapping errors to runc's exit codes."""
     from pyruntime.cli.args import usage
-    from pyruntime.errors import ContainerError
 
     flags = getattr(module, "FLAGS") + (Flag(("--help", "-h"), "show help"),)
     try:
@@ -149,11 +148,13 @@ def run_command(module: object, command: str, argv: list[str], ctx: Context) -> 
         return int(getattr(module, "run")(parsed, ctx))
     except UsageError as e:
         fail(f"{command}: {e}")
-    except ContainerError as e:
-        fail(getattr(module, "ERROR_PREFIX", "") + str(e), getattr(e, "exit_code", 1))
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # never a traceback unless --debug
+        from pyruntime.errors import ContainerError  # (only now: `state` never needs it)
+
+        if isinstance(e, ContainerError):
+            fail(getattr(module, "ERROR_PREFIX", "") + str(e), getattr(e, "exit_code", 1))
         if ctx.debug:
             raise
         fail(f"{command}: {type(e).__name__}: {e}")
