@@ -60,6 +60,20 @@ def default_pyruntime() -> str:
     return out or shutil.which("pyruntime") or "pyruntime"
 
 
+def default_state_parent() -> str | None:
+    """/run when it is a tmpfs (where runtimes keep their state in production), else None
+    (the work directory)."""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[1] == "/run" and fields[2] == "tmpfs":
+                    return "/run" if os.access("/run", os.W_OK) else None
+    except OSError:
+        pass
+    return None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Options; --quick shrinks every count for a sanity run."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -76,6 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--state-parent", default=default_state_parent(),
+                    help="where the runtimes' --root dirs go (default /run when it is a "
+                         "tmpfs, as runc's /run/runc and Docker's and containerd's roots are)")
     args = ap.parse_args(argv)
     q = args.quick
     args.rounds = args.rounds or (5 if q else 30)
@@ -89,15 +106,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def setup(args: argparse.Namespace, work: str) -> list[Runtime]:
-    """Both runtimes with their own root, id prefix and bundles."""
+def setup(args: argparse.Namespace, work: str, roots: str) -> list[Runtime]:
+    """Both runtimes with their own root (under `roots`), id prefix and bundles (in `work`)."""
     from pyruntime.bundle import make_bundle
 
     tag = f"pb{os.getpid():x}{secrets.token_hex(2)}"
     runtimes = []
     for name, exe in (("pyruntime", args.pyruntime), ("runc", args.runc)):
         base = os.path.join(work, name)
-        rt = Runtime(name=name, exe=exe, root=os.path.join(work, f"root-{name}"),
+        rt = Runtime(name=name, exe=exe, root=os.path.join(roots, f"root-{name}"),
                      prefix=f"{tag}{name[0]}")
         rt.bundles["true"] = make_bundle(os.path.join(base, "true"), ["/bin/true"])
         rt.bundles["sleep"] = make_bundle(os.path.join(base, "sleep"), ["sleep", "100000"])
@@ -222,9 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in machine.items():
         say(f"  {k:<23}{v}")
     work = tempfile.mkdtemp(prefix="pyrt-bench-")
+    roots = tempfile.mkdtemp(prefix="pyrt-bench-roots-", dir=args.state_parent) \
+        if args.state_parent else work
+    machine["state_roots"] = roots
+    say(f"  {'state_roots':<23}{roots}")
     runtimes: list[Runtime] = []
     try:
-        runtimes = setup(args, work)
+        runtimes = setup(args, work, roots)
         if args.profile:
             from profiling import profile
 
@@ -270,14 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for rt in runtimes:
             sweep(rt)
-        left = mounts_under(work)
-        if left:  # never rmtree through a mount: it could reach host files
-            sys.stderr.write(f"bench/run.py: mounts left under {work}, not removing it: "
-                             f"{left[:5]}\n")
-        elif args.keep:
-            sys.stderr.write(f"bench/run.py: kept {work}\n")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        for path in dict.fromkeys((work, roots)):
+            left = mounts_under(path)
+            if left:  # never rmtree through a mount: it could reach host files
+                sys.stderr.write(f"bench/run.py: mounts left under {path}, not removing it: "
+                                 f"{left[:5]}\n")
+            elif args.keep:
+                sys.stderr.write(f"bench/run.py: kept {path}\n")
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":
