@@ -169,3 +169,23 @@ def test_the_tuned_launcher_without_its_bundle_imports_normally(tmp_path: Path,
     out = subprocess.run([sys.executable, "-I", "-S", str(launcher)], check=True,
                          capture_output=True, text=True).stdout
     assert out.split() == ["SourceFileLoader", "True"]
+
+
+def test_start_interpreter_gets_a_small_path_and_every_codec(tmp_path: Path) -> None:
+    from pyruntime import install
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "site").mkdir()
+    python = install.make_start_interpreter(str(tmp_path / "bin"), str(tmp_path),
+                                            str(tmp_path / "site"))
+    assert python == str(tmp_path / "bin" / "pyruntime-python")
+    boot = tmp_path / "lib" / "pyruntime-boot"
+    assert sorted(p.name for p in (boot / "encodings").glob("*.py")) == [
+        "__init__.py", "aliases.py", "utf_8.py"]
+    out = subprocess.run([python, "-I", "-S", "-c", (
+        "import sys, codecs, encodings\n"
+        "print(sys.path[0], sys.path[-1], encodings.__file__, sys.flags.isolated,"
+        " codecs.lookup('latin1').name, codecs.lookup('cp1252').name, 'json' in sys.modules)\n"
+        "import json\n")], check=True, capture_output=True, text=True).stdout.split()
+    assert out == [str(boot), str(tmp_path / "site"), str(boot / "encodings" / "__init__.py"),
+                   "1", "iso8859-1", "cp1252", "False"]
