@@ -21,12 +21,20 @@ class Flag(Record):
     """One flag: its names (`--bundle`, `-b`), whether it takes a value, its help."""
 
     __slots__ = ("names", "help", "value", "multiple", "default")
-    _defaults = {"help": "", "value": None, "multiple": False, "default": None}
     names: tuple[str, ...]
     help: str
     value: str | None  # metavar when the flag takes a value
     multiple: bool
     default: Any
+
+    def __init__(self, names: tuple[str, ...], help: str = "", value: str | None = None,
+                 multiple: bool = False, default: Any = None) -> None:
+        # (explicit: every call builds its verb's flag table, ~20 flags, at import)
+        self.names = names
+        self.help = help
+        self.value = value
+        self.multiple = multiple
+        self.default = default
 
     @property
     def key(self) -> str:
