@@ -1204,6 +1204,12 @@ int pyrt_socketpair(int *fds)
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
 }
 
+/* Swap two paths atomically (renameat2 RENAME_EXCHANGE): 0 or -errno. */
+int pyrt_rename_exchange(const char *a, const char *b)
+{
+    return syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) < 0 ? -errno : 0;
+}
+
 /* Receive one record (and an fd passed with it, else *fd_out = -1). Returns 1, 0 at EOF,
  * or -errno. */
 int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out)

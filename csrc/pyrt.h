@@ -196,6 +196,7 @@ int pyrt_spawn_in_ns(int pid, int nstypes, const char *path, char **argv, char *
                      int stdin_fd, int stdout_fd, int stderr_fd, int *pidfd_out);
 int pyrt_set_dumpable(int on);
 int pyrt_socketpair(int *fds);
+int pyrt_rename_exchange(const char *a, const char *b);
 int pyrt_recv_record(int sock, struct pyrt_record *rec, int *fd_out);
 int pyrt_make_userns(const char *uid_map, const char *gid_map);
 

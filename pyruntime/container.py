@@ -297,7 +297,7 @@ class Runtime:
             state.start_time = process_start_time(pid)
             rec = shim.read_record(sock)
             if rec is not None and rec.step == shim.Step.HOOKS:
-                self.store.save(state)
+                self.store.save(state, shim.exchange)
                 self._run_create_hooks(state, pid)
                 shim.send_go(sock)
                 rec = shim.read_record(sock)
@@ -309,7 +309,7 @@ class Runtime:
             _send_to_seccomp_agent(rec.fd, linux.get("seccomp") or {}, oci_state(state, "creating"))
         state.creating_pid = 0
         state.creating_start = None
-        self.store.save(state)
+        self.store.save(state, shim.exchange)
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
         return Created(state, sock, pidfd, plan, mgr)

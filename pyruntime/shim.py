@@ -300,6 +300,17 @@ def make_userns(uid_map: str, gid_map: str) -> int:
     return int(rc)
 
 
+def exchange(a: str, b: str) -> None:
+    """Swap the files at paths a and b atomically (renameat2 RENAME_EXCHANGE).
+
+    Raises:
+        OSError: one of them is missing (ENOENT), or the filesystem cannot (EINVAL).
+    """
+    rc = lib.pyrt_rename_exchange(pathops.fsencode(a), pathops.fsencode(b))
+    if rc < 0:
+        raise OSError(-rc, posix.strerror(-rc), a)
+
+
 def socketpair() -> tuple[int, int]:
     """(parent end, child end) of a close-on-exec SOCK_SEQPACKET pair.
 

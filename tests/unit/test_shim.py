@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 shim = pytest.importorskip("pyruntime.shim")
@@ -87,6 +89,16 @@ def test_shim_pack_plan_op_fields() -> None:
     assert ffi.string(packed.ops[mount].fstype) == b"tmpfs"
     assert ffi.string(packed.ops[mount].data) == b"mode=1777"
     assert packed.ops[mount].mflags == op.mflags
+
+
+def test_shim_exchange_swaps_two_files(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("new")
+    b.write_text("old")
+    shim.exchange(str(a), str(b))
+    assert (a.read_text(), b.read_text()) == ("old", "new")
+    with pytest.raises(FileNotFoundError):
+        shim.exchange(str(a), str(tmp_path / "missing"))
 
 
 def test_shim_socketpair_is_cloexec_seqpacket() -> None:

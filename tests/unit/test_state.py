@@ -146,6 +146,38 @@ def test_save_replaces_file_atomically_without_temp_left(store: S.StateStore) ->
     assert sorted(os.listdir(store.dir("c1"))) == sorted([S.LOCK_FILE, S.STATE_FILE])
 
 
+def test_save_by_exchange_swaps_then_unlinks_the_old_state(store: S.StateStore) -> None:
+    store.make("c1").release()
+    calls: list[tuple[str, str]] = []
+
+    def exchange(a: str, b: str) -> None:
+        calls.append((a, b))
+        os.rename(b, a + ".old")  # what RENAME_EXCHANGE does, in three renames
+        os.rename(a, b)
+        os.rename(a + ".old", a)
+
+    store.save(make_state(pid=1), exchange)  # no state.json yet (ENOENT): a plain rename
+    assert store.load("c1").pid == 1
+    path = Path(store.dir("c1")) / S.STATE_FILE
+    calls.clear()
+    store.save(make_state(pid=2), exchange)
+    assert calls == [(str(path.parent / f".{S.STATE_FILE}.tmp"), str(path))]
+    assert store.load("c1").pid == 2
+    assert sorted(os.listdir(store.dir("c1"))) == sorted([S.LOCK_FILE, S.STATE_FILE])
+
+
+def test_save_falls_back_to_rename_when_exchange_fails(store: S.StateStore) -> None:
+    store.make("c1").release()
+    store.save(make_state(pid=1))
+
+    def exchange(a: str, b: str) -> None:
+        raise OSError(22, "Invalid argument")  # a filesystem without RENAME_EXCHANGE
+
+    store.save(make_state(pid=3), exchange)
+    assert store.load("c1").pid == 3
+    assert sorted(os.listdir(store.dir("c1"))) == sorted([S.LOCK_FILE, S.STATE_FILE])
+
+
 def test_save_file_is_private(store: S.StateStore) -> None:
     store.make("c1").release()
     store.save(make_state())
