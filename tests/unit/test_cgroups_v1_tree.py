@@ -415,3 +415,12 @@ def test_v1_stats_shape_and_values(tree):
         "ioServicedRecursive": [{"major": 8, "op": "Read", "value": 1}],
     }
     assert st["network_interfaces"] is None
+
+
+def test_write_each_checked_writes_every_value_through_one_open(tmp_path: Path) -> None:
+    target = tmp_path / "devices.allow"
+    target.write_text("")
+    fsio.write_each_checked(str(tmp_path), "devices.allow", ["c 1:3 rwm", "c 1:5 rwm"])
+    assert target.read_text() == "c 1:3 rwmc 1:5 rwm"  # a regular file keeps both writes
+    with pytest.raises(CgroupError, match=r"unable to write 'a' to .*/devices.deny"):
+        fsio.write_each_checked(str(tmp_path), "devices.deny", ["a"])
