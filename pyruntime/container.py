@@ -259,7 +259,6 @@ class Runtime:
             facts = gather_facts(rootfs, cg_dirs, None if mgr.version == 1 else
                                  mgr.joinable_paths().get(""))
         from pyruntime.host import with_home
-        from pyruntime.lsm import exec_attr
         from pyruntime.plan import LaunchOptions, build_plan
 
         process = with_home(dict(config.get("process") or {}), rootfs)
@@ -275,7 +274,7 @@ class Runtime:
                           LaunchOptions(fifo_path=fifo, no_pivot=opts.no_pivot,
                                         preserve_fds=opts.preserve_fds + listen,
                                         console=terminal,
-                                        stdio=opts.stdio, lsm_attr=exec_attr(process, linux)),
+                                        stdio=opts.stdio, lsm_attr=_lsm_attr(process, linux)),
                           facts, process)
         seccomp = None
         if linux.get("seccomp"):
@@ -586,11 +585,9 @@ class Runtime:
         from pyruntime.host import with_home
 
         process = with_home(process, state.rootfs)
-        from pyruntime.lsm import exec_attr
-
         plan = build_exec_plan(state.pid, state.namespaces, process,
                                LaunchOptions(preserve_fds=opts.preserve_fds, console=terminal,
-                                             stdio=opts.stdio, lsm_attr=exec_attr(process, {})),
+                                             stdio=opts.stdio, lsm_attr=_lsm_attr(process, {})),
                                facts)
         seccomp = None
         if state.seccomp:
@@ -841,6 +838,17 @@ class Runtime:
             except ContainerError:
                 pass
             mgr.destroy()
+
+
+def _lsm_attr(process: dict[str, Any], linux: dict[str, Any]) -> tuple[str, str] | None:
+    """lsm.exec_attr, with pyruntime.lsm imported only when the config names an AppArmor
+    profile, an SELinux label or a mount label (the keys exec_attr reads)."""
+    if not (process.get("apparmorProfile") or process.get("selinuxLabel")
+            or linux.get("mountLabel")):
+        return None
+    from pyruntime.lsm import exec_attr
+
+    return exec_attr(process, linux)
 
 
 def _run_poststop(state: State) -> None:
