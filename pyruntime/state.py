@@ -228,8 +228,7 @@ class StateStore:
         """
         path = pathops.join(self.dir(container_id), STATE_FILE)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = pathops.read_bytes(path)
         except FileNotFoundError:
             raise _not_exist(container_id) from None
         except NotADirectoryError:
@@ -321,11 +320,10 @@ class StateStore:
 
 def _is_frozen(path: str) -> bool:
     try:
-        with open(path) as f:
-            value = f.read().strip()
+        value = pathops.read_bytes(path).strip()
     except OSError:
         return False
-    return value in ("FROZEN", "FREEZING", "1")
+    return value in (b"FROZEN", b"FREEZING", b"1")
 
 
 class Lock:

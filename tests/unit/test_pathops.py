@@ -7,6 +7,7 @@ import posixpath
 import site
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -125,3 +126,12 @@ def test_hot_path_never_imports_os() -> None:
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_read_bytes(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"x" * 70000 + b"end")  # more than one read(2)
+    assert pathops.read_bytes(str(f)) == f.read_bytes()
+    assert pathops.read_bytes("/proc/self/stat").startswith(str(os.getpid()).encode())
+    with pytest.raises(FileNotFoundError):
+        pathops.read_bytes(str(tmp_path / "missing"))
