@@ -80,9 +80,14 @@ def write_checked(directory: str, name: str, value: str) -> None:
     try:
         write(path, value)
     except OSError as e:
-        err = CgroupError(f"unable to write {value!r} to {path}: {describe(e)}")
-        err.errno = e.errno  # type: ignore[attr-defined]
-        raise err from e
+        raise _write_failed(path, value, e) from e
+
+
+def _write_failed(path: str, value: str, e: OSError) -> CgroupError:
+    """The CgroupError for a failed write of value to path (errno kept on it)."""
+    err = CgroupError(f"unable to write {value!r} to {path}: {describe(e)}")
+    err.errno = e.errno  # type: ignore[attr-defined]
+    return err
 
 
 def write_each_checked(directory: str, name: str, values: list[str]) -> None:
@@ -106,9 +111,7 @@ def write_each_checked(directory: str, name: str, values: list[str]) -> None:
         finally:
             posix.close(fd)
     except OSError as e:
-        err = CgroupError(f"unable to write {value!r} to {path}: {describe(e)}")
-        err.errno = e.errno  # type: ignore[attr-defined]
-        raise err from e
+        raise _write_failed(path, value, e) from e
 
 
 def read(path: str) -> str:

@@ -129,12 +129,11 @@ class V1Manager(CgroupManager):
         if not update:
             rules = devmod.container_rules(res.devices, linux_devices)
             d = self._dir("devices", "device rules")
-            writes = devmod.v1_writes(rules)
-            while writes:  # consecutive lines for one file go through one open
-                fname = writes[0][0]
-                n = next((i for i, (f, _) in enumerate(writes) if f != fname), len(writes))
-                fsio.write_each_checked(d, fname, [line for _, line in writes[:n]])
-                writes = writes[n:]
+            from itertools import groupby
+
+            # consecutive lines for one file go through one open
+            for fname, group in groupby(devmod.v1_writes(rules), key=lambda w: w[0]):
+                fsio.write_each_checked(d, fname, [line for _, line in group])
         self._set_memory(res, update)
         self._set_cpu(res)
         if res.pids_limit is not None:
