@@ -51,11 +51,9 @@ def gather_facts(rootfs: str, cgroup_dirs: dict[str, str] | None = None,
     """HostFacts for planning a container whose rootfs is `rootfs` (an absolute real path)."""
     from pyruntime.plan import HostFacts
 
-    with open("/proc/self/mountinfo") as f:
-        mounts = mountinfo_mountpoints(f.read())
+    mounts = mountinfo_mountpoints(pathops.read_bytes("/proc/self/mountinfo").decode())
     try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last_cap = int(f.read())
+        last_cap = int(pathops.read_bytes("/proc/sys/kernel/cap_last_cap"))
     except OSError:
         last_cap = 40
     return HostFacts(
