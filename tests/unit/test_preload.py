@@ -171,7 +171,8 @@ def test_the_tuned_launcher_without_its_bundle_imports_normally(tmp_path: Path,
     assert out.split() == ["SourceFileLoader", "True"]
 
 
-def test_start_interpreter_gets_a_small_path_and_every_codec(tmp_path: Path) -> None:
+def start_interpreter(tmp_path: Path) -> tuple[str, Path]:
+    """install.make_start_interpreter under tmp_path; (the interpreter, its boot dir)."""
     from pyruntime import install
 
     (tmp_path / "bin").mkdir()
@@ -179,13 +180,49 @@ def test_start_interpreter_gets_a_small_path_and_every_codec(tmp_path: Path) -> 
     python = install.make_start_interpreter(str(tmp_path / "bin"), str(tmp_path),
                                             str(tmp_path / "site"))
     assert python == str(tmp_path / "bin" / "pyruntime-python")
-    boot = tmp_path / "lib" / "pyruntime-boot"
-    assert sorted(p.name for p in (boot / "encodings").glob("*.py")) == [
-        "__init__.py", "aliases.py", "utf_8.py"]
+    return python, tmp_path / "lib" / "pyruntime-boot"
+
+
+def test_start_interpreter_gets_a_small_path_and_every_codec(tmp_path: Path) -> None:
+    python, boot = start_interpreter(tmp_path)
+    assert sorted(p.name for p in (boot / "encodings").glob("*.py")) == ["__init__.py", "utf_8.py"]
     out = subprocess.run([python, "-I", "-S", "-c", (
         "import sys, codecs, encodings\n"
-        "print(sys.path[0], sys.path[-1], encodings.__file__, sys.flags.isolated,"
+        "start = sorted(m for m in sys.modules if m.startswith('encodings'))\n"
+        "print(sys.path[0], sys.path[-1], encodings.__file__, sys.flags.isolated, start,"
         " codecs.lookup('latin1').name, codecs.lookup('cp1252').name, 'json' in sys.modules)\n"
         "import json\n")], check=True, capture_output=True, text=True).stdout.split()
     assert out == [str(boot), str(tmp_path / "site"), str(boot / "encodings" / "__init__.py"),
-                   "1", "iso8859-1", "cp1252", "False"]
+                   "1", "['encodings',", "'encodings.utf_8']", "iso8859-1", "cp1252", "False"]
+
+
+@pytest.mark.parametrize("first_use", [
+    "codecs.lookup('latin-1')",
+    "encodings.normalize_encoding('x')",
+    "encodings.aliases",
+    "__import__('encodings.aliases')",
+    "__import__('encodings.idna')",
+])
+def test_boot_encodings_become_the_standard_package_on_first_other_use(
+        tmp_path: Path, first_use: str) -> None:
+    python, _boot = start_interpreter(tmp_path)
+    probe = (
+        "import sys, codecs, encodings\n"
+        f"{first_use}\n"
+        "normalized = encodings.normalize_encoding('Latin 1')\n"
+        "search = encodings.search_function\n"
+        "print(search.__code__.co_filename, normalized,"
+        " encodings.aliases.aliases['u8'], encodings._cache is not None,"
+        " hasattr(encodings, 'no_such_name'), issubclass(encodings.CodecRegistryError,"
+        " LookupError), 'é'.encode('u8') == b'\\xc3\\xa9')\n"
+        "codecs.unregister(search)\n"
+        "try:\n"
+        "    codecs.lookup('cp1252')\n"
+        "except LookupError:\n"
+        "    print('one-search-function')\n")
+    out = subprocess.run([python, "-I", "-S", "-c", probe], check=True, capture_output=True,
+                         text=True).stdout.split()
+    import encodings
+
+    assert out == [encodings.__file__, "Latin_1", "utf_8", "True", "False", "True", "True",
+                   "one-search-function"]
