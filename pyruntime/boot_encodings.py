@@ -14,6 +14,12 @@ Not imported by pyruntime itself: install copies this file, with STANDARD set.
 import _thread
 import codecs
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Search = Callable[[str], "codecs.CodecInfo | None"]
+
 STANDARD = ""  # the standard library's encodings directory (install writes it)
 
 _UTF_8 = frozenset(("utf_8", "utf-8", "utf8"))  # the names start-up asks for
@@ -26,11 +32,10 @@ def search_function(encoding: str) -> "codecs.CodecInfo | None":
         import encodings.utf_8 as utf_8  # (not `from encodings import`: see __getattr__)
 
         return utf_8.getregentry()
-    standard = _become_standard()
-    return standard(encoding)  # type: ignore[no-any-return]
+    return _become_standard()(encoding)
 
 
-def _become_standard() -> object:
+def _become_standard() -> "Search":
     """Run the standard package's code here once; returns its search function."""
     with _becoming:
         namespace = globals()
@@ -40,10 +45,13 @@ def _become_standard() -> object:
             loader = _frozen_importlib_external.SourceFileLoader(
                 __name__, f"{STANDARD}/__init__.py")
             code = loader.get_code(__name__)
+            if code is None:
+                raise ImportError(f"no code in {loader.path}")
             codecs.unregister(search_function)
             del namespace["__getattr__"]  # before the standard code's `from . import aliases`
             exec(code, namespace)
-        return namespace["search_function"]
+        standard: Search = namespace["search_function"]
+        return standard
 
 
 def __getattr__(name: str) -> object:
