@@ -8,11 +8,12 @@
   path is computed or searched at start-up (and the launcher works from a venv, whose
   prefix isolated mode ignores), and so is the path of the module bundle;
 * every module is compiled into that bundle (pyruntime.preload), which also indexes the
-  extension modules the hot paths load;
+  extension modules the hot paths load, and so is the launcher's code: the installed
+  launcher is a stub that runs it from there (launcher_stub);
 * the launcher runs this interpreter under another name, `pyruntime-python`, whose `._pth`
   file gives it a small start-up path (see make_start_interpreter).
 
-Owns: those four steps. Must not touch: anything at run time.
+Owns: those steps. Must not touch: anything at run time.
 """
 
 from __future__ import annotations
@@ -25,31 +26,76 @@ from pyruntime import preload
 
 PATH_LINE = "sys.path += "  # the template's search-path line, replaced by the exact dir
 BUNDLE_LINE = '_BUNDLE = ""'  # the template's bundle line, replaced by the bundle's path
+MARKER = "# The `pyruntime` command"  # in the template and the stub: a launcher of ours
 # Extension modules outside the package that create/run/exec/state load (indexed by file).
 HOT_EXTENSIONS = ("_json", "_cffi_backend")
 
 
-def tune_launcher(launcher: str, python: str, package_parent: str) -> bool:
-    """Rewrite launcher in place; False when it is not our template (left alone)."""
-    with open(launcher) as f:
-        lines = f.read().split("\n")
-    if not lines or lines[0] != "#!/bin/sh":
-        return False
+def tuned_launcher(template: str, python: str, package_parent: str) -> str:
+    """The launcher template's text for this installation, line for line (so that its
+    compiled code's line numbers are the template's): a direct `#!python -IS` first line,
+    the exact site directory and the bundle's path. ValueError if template is not ours."""
+    lines = template.split("\n")
     where = [i for i, line in enumerate(lines) if line.startswith(PATH_LINE)]
     bundle_at = [i for i, line in enumerate(lines) if line == BUNDLE_LINE]
-    if len(where) != 1 or len(bundle_at) != 1:
-        return False
+    if lines[0] != "#!/bin/sh" or len(where) != 1 or len(bundle_at) != 1:
+        raise ValueError("not the pyruntime launcher template")
     lines[where[0]] = f"sys.path.append({package_parent!r})"
     bundle = os.path.join(package_parent, "pyruntime", preload.BUNDLE)
     lines[bundle_at[0]] = f"_BUNDLE = {bundle!r}"
-    lines = [line for line in lines if not line.startswith("_lib = ")]
-    lines[:2] = [f"#!{python} -IS"]
-    tmp = launcher + ".tmp"
+    lines = ["" if line.startswith("_lib = ") else line for line in lines]
+    lines[:2] = [f"#!{python} -IS", "# (tuned by python3 -m pyruntime.install)"]
+    return "\n".join(lines)
+
+
+def launcher_stub(python: str, bundle: str, template: str) -> str:
+    """The installed launcher: runs the tuned launcher's code from the bundle's head (see
+    preload.build), or compiles the template when the bundle is not this interpreter's."""
+    magic = preload.HEAD_AT - 8
+    return f"""#!{python} -IS
+{MARKER}, as `python3 -m pyruntime.install` wrote it: it runs the launcher
+# template, tuned for this installation and compiled into the head of the module bundle, so
+# that no call compiles it (0.3 ms); see pyruntime/preload.py and pyruntime/install.py.
+import marshal, posix, sys
+
+try:
+    _fd = posix.open({bundle!r}, posix.O_RDONLY | posix.O_CLOEXEC)
+    try:
+        _HEAD = marshal.loads(posix.pread(
+            _fd, int.from_bytes(posix.pread(_fd, 8, {magic}), "little"), {preload.HEAD_AT}))
+    finally:
+        posix.close(_fd)
+    _code = _HEAD[3] if _HEAD[0] == sys.hexversion else None
+except (OSError, EOFError, ValueError, TypeError, IndexError):
+    _code = None
+if _code is None:  # a bundle from another build or interpreter: the template, compiled
+    sys.path.append({os.path.dirname(os.path.dirname(bundle))!r})
+    with open({template!r}, "rb") as _f:
+        _code = compile(_f.read(), {template!r}, "exec")
+exec(_code)
+"""
+
+
+def write_launcher(path: str, text: str) -> None:
+    """Replace the launcher at path by text, atomically, executable."""
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write("\n".join(lines))
+        f.write(text)
     os.chmod(tmp, 0o755)
-    os.replace(tmp, launcher)
-    return True
+    os.replace(tmp, path)
+
+
+def install_launcher(path: str, stub: str, fallback: str) -> bool:
+    """Install stub as the launcher at path if `path --version` then works, else fallback;
+    True for the stub."""
+    import subprocess
+
+    write_launcher(path, stub)
+    got = subprocess.run([path, "--version"], capture_output=True, text=True)
+    if got.returncode == 0 and got.stdout.startswith("pyruntime version"):
+        return True
+    write_launcher(path, fallback)
+    return False
 
 
 START_PYTHON = "pyruntime-python"  # the launcher's name for this interpreter (+ "._pth")
@@ -128,15 +174,22 @@ def main() -> int:
     import pyruntime
 
     package_dir = os.path.dirname(os.path.abspath(pyruntime.__file__))
+    parent = os.path.dirname(package_dir)
     scripts = sysconfig.get_path("scripts")
     launcher = os.path.join(scripts, "pyruntime")
-    python = make_start_interpreter(scripts, sys.prefix, os.path.dirname(package_dir)) \
-        or sys.executable
-    if os.path.exists(launcher) and tune_launcher(launcher, python,
-                                                  os.path.dirname(package_dir)):
-        print(f"pyruntime: launcher {launcher} runs {python} -IS")
-    n = preload.build(package_dir, HOT_EXTENSIONS)
+    template = os.path.join(package_dir, "cli", "bin", "pyruntime")
+    python = make_start_interpreter(scripts, sys.prefix, parent) or sys.executable
+    with open(template) as f:
+        tuned = tuned_launcher(f.read(), python, parent)
+    n = preload.build(package_dir, HOT_EXTENSIONS, compile(tuned, template, "exec"))
     print(f"pyruntime: {n} modules bundled in {os.path.join(package_dir, preload.BUNDLE)}")
+    if os.path.exists(launcher):
+        with open(launcher) as f:
+            ours = MARKER in f.read()
+        if ours:
+            stub = launcher_stub(python, os.path.join(package_dir, preload.BUNDLE), template)
+            how = "from the bundle" if install_launcher(launcher, stub, tuned) else "compiled"
+            print(f"pyruntime: launcher {launcher} runs {python} -IS ({how})")
     return 0
 
 

@@ -18,10 +18,13 @@ without the directory listings a path search makes on first use (0.1-0.3 ms each
 
 The bundle's head carries this module's own code too, so that the tuned launcher can start
 the finder without importing `pyruntime` and this module through the path machinery
-(0.25 ms a call): see `adopt` and the launcher template, pyruntime/cli/bin/pyruntime.
+(0.25 ms a call): see `adopt` and the launcher template, pyruntime/cli/bin/pyruntime. It
+also carries that launcher's own code, compiled, when pyruntime.install built it: the
+installed launcher is then a few lines that run it, and no call compiles it (0.3 ms).
 
 Layout: MAGIC, the head's length (8 bytes, little-endian), the head
-(`marshal((sys.hexversion, index, this module's code))`), then the modules' code blobs.
+(`marshal((sys.hexversion, index, this module's code, the launcher's code or None))`),
+then the modules' code blobs.
 
 Modules are compiled with the `annotations` future flag set and their
 `from __future__ import annotations` line blanked: same code, but no import of `__future__`
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
     from types import CodeType, ModuleType
 
 BUNDLE = "modules.bundle"
-_MAGIC = b"pyrt-bundle-3\n"
+_MAGIC = b"pyrt-bundle-4\n"
 HEAD_AT = len(_MAGIC) + 8  # the head starts here; the 8 bytes before it hold its length
 EXTENSION = -1  # the code offset of an index entry that is an extension module
 _ModuleSpec = type(sys.__spec__)  # importlib's ModuleSpec, without importing importlib
@@ -133,7 +136,7 @@ def install(package_dir: str) -> bool:
         length = int.from_bytes(head[len(_MAGIC):], "little")
         if length > posix.fstat(fd).st_size:
             raise ValueError("truncated bundle")
-        version, index, _boot = marshal.loads(posix.pread(fd, length, HEAD_AT))
+        version, index = marshal.loads(posix.pread(fd, length, HEAD_AT))[:2]
     except (OSError, EOFError, ValueError, TypeError):
         return False
     finally:
@@ -167,11 +170,13 @@ def _extension_file(name: str) -> str | None:
     return spec.origin
 
 
-def build(package_dir: str, extensions: "Sequence[str]" = ()) -> int:
+def build(package_dir: str, extensions: "Sequence[str]" = (),
+          launcher: "CodeType | None" = None) -> int:
     """Index every module under package_dir in package_dir/modules.bundle; returns count.
 
     Python modules are compiled into the bundle, extension modules in the package (and those
-    named in `extensions`, wherever they are) are indexed by file.
+    named in `extensions`, wherever they are) are indexed by file; `launcher` goes into the
+    head as it is.
     """
     import os
     from importlib.machinery import EXTENSION_SUFFIXES
@@ -216,7 +221,7 @@ def build(package_dir: str, extensions: "Sequence[str]" = ()) -> int:
         for name, blob in codes.items():
             index[name] = (*meta[name], offset, len(blob))
             offset += len(blob)
-        head = marshal.dumps((sys.hexversion, index, boot))
+        head = marshal.dumps((sys.hexversion, index, boot, launcher))
         if len(head) == head_len:
             break
         head_len = len(head)

@@ -36,7 +36,7 @@ def run_with_bundle(root: Path, code: str) -> str:
 def test_build_counts_modules(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     assert preload.build(str(pkg)) == 4
-    assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-3\n")
+    assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-4\n")
 
 
 def test_modules_come_from_the_bundle_with_real_locations(tmp_path: Path) -> None:
@@ -67,8 +67,8 @@ def test_a_deleted_source_is_not_served(tmp_path: Path) -> None:
     assert out.strip() == "gone"
 
 
-@pytest.mark.parametrize("content", [b"", b"not a bundle", b"pyrt-bundle-3\n\x00garbage",
-                                     b"pyrt-bundle-3\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0",
+@pytest.mark.parametrize("content", [b"", b"not a bundle", b"pyrt-bundle-4\n\x00garbage",
+                                     b"pyrt-bundle-4\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0",
                                      b"pyrt-bundle-2\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0"])
 def test_a_missing_or_damaged_bundle_is_ignored(tmp_path: Path, content: bytes) -> None:
     pkg = make_package(tmp_path)
@@ -86,21 +86,19 @@ def test_no_fd_stays_open(tmp_path: Path) -> None:
     assert out.strip() == "['0', '1', '2', '3']"  # stdio, and listdir's own fd
 
 
-def test_install_tunes_the_launcher_template(tmp_path: Path) -> None:
+def test_install_tunes_the_launcher_template_line_for_line() -> None:
     from pyruntime import install
 
-    template = Path(preload.__file__).parent / "cli" / "bin" / "pyruntime"
-    launcher = tmp_path / "pyruntime"
-    launcher.write_text(template.read_text())
-    assert install.tune_launcher(str(launcher), "/usr/bin/python3.11", "/opt/x/site-packages")
-    text = launcher.read_text()
+    template = (Path(preload.__file__).parent / "cli" / "bin" / "pyruntime").read_text()
+    text = install.tuned_launcher(template, "/usr/bin/python3.11", "/opt/x/site-packages")
     assert text.startswith("#!/usr/bin/python3.11 -IS\n")
     assert "sys.path.append('/opt/x/site-packages')\n" in text
     assert "_BUNDLE = '/opt/x/site-packages/pyruntime/modules.bundle'\n" in text
     assert "_lib" not in text and "/bin/sh" not in text
-    assert os.access(launcher, os.X_OK)
-    assert not install.tune_launcher(str(launcher), "/usr/bin/python3.11", "/y")  # once only
-    compile(text, str(launcher), "exec")
+    assert text.count("\n") == template.count("\n")  # tracebacks name the template's lines
+    compile(text, "launcher", "exec")
+    with pytest.raises(ValueError):
+        install.tuned_launcher(text, "/usr/bin/python3.11", "/y")  # a template only
 
 
 def test_bundled_modules_keep_lazy_annotations_without_importing_future(tmp_path: Path) -> None:
@@ -133,42 +131,70 @@ def test_extension_modules_load_from_their_indexed_file(tmp_path: Path) -> None:
     assert out.split() == ["None", "bpkg._json"]
 
 
-def fake_installed_pyruntime(root: Path) -> Path:
-    """A `pyruntime` package whose entry() reports how it was imported; returns a tuned launcher."""
+def fake_installed_pyruntime(root: Path) -> tuple[Path, str, bytes]:
+    """A `pyruntime` package whose entry() reports how it and the launcher's code were
+    loaded; returns the launcher installed as pyruntime.install does, its fallback text and
+    the bundle."""
     from pyruntime import install
 
-    (root / "pyruntime" / "cli").mkdir(parents=True)
+    (root / "pyruntime" / "cli" / "bin").mkdir(parents=True)
     (root / "pyruntime" / "__init__.py").write_text("")
     (root / "pyruntime" / "cli" / "__init__.py").write_text("")
     shutil.copy(preload.__file__, root / "pyruntime" / "preload.py")
     (root / "pyruntime" / "cli" / "main.py").write_text(
         "import sys\n\n\ndef entry():\n"
+        "    main = vars(sys.modules['__main__'])\n"
+        "    head = main.get('_HEAD')\n"
+        "    from_head = type(head) is tuple and main['_code'] is head[3:4][0]\n"
         "    print(type(sys.modules[__name__].__loader__).__name__,\n"
-        "          'pyruntime.preload' in sys.modules)\n")
+        "          'pyruntime.preload' in sys.modules, from_head)\n")
+    template = root / "pyruntime" / "cli" / "bin" / "pyruntime"
+    shutil.copy(Path(preload.__file__).parent / "cli" / "bin" / "pyruntime", template)
+    tuned = install.tuned_launcher(template.read_text(), sys.executable, str(root))
+    preload.build(str(root / "pyruntime"), (), compile(tuned, str(template), "exec"))
     launcher = root / "launcher"
-    template = Path(preload.__file__).parent / "cli" / "bin" / "pyruntime"
-    launcher.write_text(template.read_text())
-    assert install.tune_launcher(str(launcher), sys.executable, str(root))
-    return launcher
+    bundle = root / "pyruntime" / preload.BUNDLE
+    launcher.write_text(install.launcher_stub(sys.executable, str(bundle), str(template)))
+    return launcher, tuned, bundle.read_bytes()
 
 
-def test_the_tuned_launcher_starts_the_finder_from_the_bundle_head(tmp_path: Path) -> None:
-    launcher = fake_installed_pyruntime(tmp_path)
-    preload.build(str(tmp_path / "pyruntime"))
-    out = subprocess.run([sys.executable, "-I", "-S", str(launcher)], check=True,
-                         capture_output=True, text=True).stdout
-    assert out.split() == ["BundleFinder", "False"]  # preload never imported as a module
+def run_launcher(launcher: Path) -> list[str]:
+    return subprocess.run([sys.executable, "-I", "-S", str(launcher)], check=True,
+                          capture_output=True, text=True).stdout.split()
 
 
-@pytest.mark.parametrize("content", [None, b"pyrt-bundle-3\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0"])
-def test_the_tuned_launcher_without_its_bundle_imports_normally(tmp_path: Path,
-                                                                content: bytes | None) -> None:
-    launcher = fake_installed_pyruntime(tmp_path)
-    if content is not None:
-        (tmp_path / "pyruntime" / preload.BUNDLE).write_bytes(content)
-    out = subprocess.run([sys.executable, "-I", "-S", str(launcher)], check=True,
-                         capture_output=True, text=True).stdout
-    assert out.split() == ["SourceFileLoader", "True"]
+def test_the_installed_launcher_runs_its_code_and_finder_from_the_bundle_head(
+        tmp_path: Path) -> None:
+    launcher, _tuned, _bundle = fake_installed_pyruntime(tmp_path)
+    # the launcher's code comes compiled from the head; preload is never imported as a module
+    assert run_launcher(launcher) == ["BundleFinder", "False", "True"]
+
+
+def test_the_tuned_launcher_text_starts_the_finder_from_the_bundle_head(tmp_path: Path) -> None:
+    launcher, tuned, _bundle = fake_installed_pyruntime(tmp_path)
+    launcher.write_text(tuned)  # what install leaves when the stub does not work
+    assert run_launcher(launcher) == ["BundleFinder", "False", "False"]
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "other-python", "no-launcher"])
+def test_the_installed_launcher_without_its_bundle_runs_the_template(
+        tmp_path: Path, damage: str) -> None:
+    import marshal
+
+    launcher, _tuned, bundle = fake_installed_pyruntime(tmp_path)
+    path = tmp_path / "pyruntime" / preload.BUNDLE
+    at = preload.HEAD_AT
+    version, index, boot, code = marshal.loads(bundle[at:])
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(b"pyrt-bundle-4\n\x05\0\0\0\0\0\0\0\xe9\0\0\0\0")
+    else:
+        head = (version + 1, index, boot, code) if damage == "other-python" else \
+            (version, index, boot, None)
+        path.write_bytes(bundle[:at] + marshal.dumps(head))
+    # the template, compiled: it imports pyruntime normally
+    assert run_launcher(launcher) == ["SourceFileLoader", "True", "False"]
 
 
 def start_interpreter(tmp_path: Path) -> tuple[str, Path]:
@@ -226,3 +252,14 @@ def test_boot_encodings_become_the_standard_package_on_first_other_use(
 
     assert out == [encodings.__file__, "Latin_1", "utf_8", "True", "False", "True", "True",
                    "one-search-function"]
+
+
+def test_install_keeps_the_stub_only_when_it_answers(tmp_path: Path) -> None:
+    from pyruntime import install
+
+    launcher = tmp_path / "pyruntime"
+    assert install.install_launcher(str(launcher), "#!/bin/sh\necho pyruntime version 9\n",
+                                    "fallback")
+    assert launcher.read_text().startswith("#!/bin/sh") and os.access(launcher, os.X_OK)
+    assert not install.install_launcher(str(launcher), "#!/bin/false\n", "fallback")
+    assert launcher.read_text() == "fallback"
