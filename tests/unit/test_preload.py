@@ -50,6 +50,34 @@ def test_modules_come_from_the_bundle_with_real_locations(tmp_path: Path) -> Non
     assert out.splitlines() == ["bundled a via b BundleFinder True True", "next to the code"]
 
 
+def test_bundled_imports_keep_importlib_semantics(tmp_path: Path) -> None:
+    """The finder loads bundled modules itself (BundleFinder.find_and_load): the module
+    attributes, parent binding, circular imports and failures are importlib's."""
+    pkg = make_package(tmp_path)
+    (pkg / "cyc1.py").write_text("import bpkg.cyc2\nX = 1\n")
+    (pkg / "cyc2.py").write_text("import bpkg.cyc1 as c1\nSEEN = hasattr(c1, 'X')\n")
+    (pkg / "bad.py").write_text("import bpkg.a\nraise RuntimeError('boom')\n")
+    (pkg / "swap.py").write_text("import sys\nsys.modules[__name__] = 'replaced'\n")
+    preload.build(str(pkg))
+    out = run_with_bundle(tmp_path, (
+        "import importlib, bpkg.sub.b as b, bpkg.cyc1, bpkg.swap\n"
+        "s = b.__spec__\n"
+        "print(s.name, s.origin == b.__file__, s.loader is b.__loader__, b.__package__,"
+        " bpkg.sub.__package__, bpkg.sub.__spec__.submodule_search_locations =="
+        " bpkg.sub.__path__, bpkg.sub.b is b, s._initializing,"
+        " type(importlib._bootstrap._find_and_load.__self__).__name__)\n"
+        "print(bpkg.cyc2.SEEN, bpkg.swap, importlib.import_module('bpkg.a').VALUE)\n"
+        "try:\n    import bpkg.bad\nexcept RuntimeError as e:\n"
+        "    print(e, 'bpkg.bad' in sys.modules, hasattr(bpkg, 'bad'))\n"
+        "sys.modules['bpkg.a'] = None\n"
+        "try:\n    import bpkg.a\nexcept ModuleNotFoundError as e:\n    print(e.name)\n"))
+    assert out.splitlines() == [
+        "bpkg.sub.b True True bpkg.sub bpkg.sub True True False BundleFinder",
+        "False replaced bundled a",
+        "boom False False",
+        "bpkg.a"]
+
+
 def test_an_edited_source_is_imported_normally(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     preload.build(str(pkg))
