@@ -69,6 +69,14 @@ def runtime(ctx: Any) -> Any:
     return Runtime(ctx.root, systemd_cgroup=ctx.systemd_cgroup)
 
 
+def operations(ctx: Any) -> Any:
+    """The Operations for the global flags: start, kill and delete without the code that
+    makes containers."""
+    from pyruntime.operations import Operations
+
+    return Operations(ctx.root, systemd_cgroup=ctx.systemd_cgroup)
+
+
 def for_each_id(method: str) -> Any:
     """A verb's run(): call Runtime.<method>(id) for each container id given."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
-from pyruntime.cli.common import runtime
+from pyruntime.cli.common import operations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def run(parsed: Parsed, ctx: Any) -> int:
     """Delete each container; a missing one is fine with --force (runc)."""
     if not parsed.args:
         raise UsageError("requires at least 1 argument: container id")
-    rt = runtime(ctx)
+    rt = operations(ctx)
     for cid in parsed.args:
         rt.delete(cid, force=bool(parsed.get("force")))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyruntime.cli.args import Flag, Parsed, UsageError
-from pyruntime.cli.common import runtime
+from pyruntime.cli.common import operations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,5 +24,5 @@ def run(parsed: Parsed, ctx: Any) -> int:
         sig = signal_number(parsed.args[1] if len(parsed.args) == 2 else "SIGTERM")
     except ValueError as e:
         raise UsageError(str(e)) from None
-    runtime(ctx).kill(parsed.args[0], sig, all_processes=bool(parsed.get("all")))
+    operations(ctx).kill(parsed.args[0], sig, all_processes=bool(parsed.get("all")))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyruntime.cli.args import Parsed
-from pyruntime.cli.common import one_id, runtime
+from pyruntime.cli.common import one_id, operations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,5 +16,5 @@ FLAGS = ()
 
 def run(parsed: Parsed, ctx: Any) -> int:
     """Start a created container."""
-    runtime(ctx).start(one_id(parsed))
+    operations(ctx).start(one_id(parsed))
     return 0
