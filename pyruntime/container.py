@@ -249,9 +249,11 @@ class Runtime(Operations):
 
                 write_id_maps(pid, plan.uid_mappings, plan.gid_mappings)
                 shim.send_go(sock)
+            configure = self._configure_cgroup(mgr, linux)  # while the child sets up
             state.start_time = process_start_time(pid)
             rec = shim.read_record(sock)
             if rec is not None and rec.step == shim.Step.HOOKS:
+                configure()
                 self.store.save(state, shim.exchange)
                 self._run_create_hooks(state, pid)
                 shim.send_go(sock)
@@ -260,6 +262,7 @@ class Runtime(Operations):
             raise ContainerError(f"unable to start container process: {e.strerror or e}") from e
         if rec is None or rec.step != shim.Step.READY or rec.errno:
             raise self._child_failure(plan, rec, pid)
+        configure()
         if rec.fd >= 0:
             _send_to_seccomp_agent(rec.fd, linux.get("seccomp") or {}, oci_state(state, "creating"))
         state.creating_pid = 0
@@ -271,13 +274,14 @@ class Runtime(Operations):
 
     def _make_cgroup(self, state: State, linux: dict[str, Any],
                      undo: list[Callable[[], None]]) -> CgroupManager | None:
-        """Create and configure the container's cgroup (recorded in state).
+        """Create the container's cgroup (recorded in state); _create_locked configures it
+        once the child is in it.
 
         Rootless (not root): without a delegated, writable cgroup the container runs in the
         caller's cgroup, as runc does, unless the config asks for resource limits.
 
         Raises:
-            CgroupError: the cgroup cannot be created or configured.
+            CgroupError: the cgroup cannot be created.
         """
         from pyruntime.errors import CgroupError
 
@@ -297,9 +301,36 @@ class Runtime(Operations):
             state.cgroup_paths = {}
             return None
         undo.append(mgr.destroy)
-        mgr.set(linux.get("resources"), linux.get("devices"))
         state.freezer_file = _freezer_file(mgr)
         return mgr
+
+    @staticmethod
+    def _configure_cgroup(mgr: CgroupManager | None,
+                          linux: dict[str, Any]) -> Callable[[], None]:
+        """Apply linux.resources but the device rules now, while the child (already in the
+        cgroup) sets up its root; returns what installs the device rules once it waits.
+
+        As runc: the limits are in force before any hook and before the user process, and
+        the device rules change only while the child is blocked (before the hooks or at
+        READY), never under its mounts, device nodes or console. mgr None: no cgroup.
+
+        Raises:
+            SpecError: linux.resources is malformed.
+            CgroupError: the kernel refused a value.
+        """
+        if mgr is None:
+            return lambda: None
+        from pyruntime.cgroups.resources import parse_resources
+
+        resources = parse_resources(linux.get("resources"))
+        mgr.set_limits(resources, update=False)
+        pending = [mgr]
+
+        def install_devices() -> None:
+            while pending:
+                pending.pop().set_devices(resources, linux.get("devices"))
+
+        return install_devices
 
     def _spawn(self, plan: ChildPlan, seccomp: Any, undo: list[Callable[[], None]],
                opts: CreateOptions,

@@ -47,10 +47,22 @@ class CgroupManager(ABC):
         """
 
     @abstractmethod
+    def set_limits(self, res: Resources, *, update: bool) -> None:
+        """Apply already-parsed resources but the device rules (see ``set``/``update``)."""
+
+    @abstractmethod
+    def set_devices(self, res: Resources, linux_devices: list[dict[str, Any]] | None) -> None:
+        """Install the container's device rules: runc's defaults, ``res.devices``, and
+        access to the nodes ``linux.devices`` creates."""
+
     def set_parsed(
         self, res: Resources, linux_devices: list[dict[str, Any]] | None, *, update: bool
     ) -> None:
-        """Apply already-parsed resources (see ``set``/``update``)."""
+        """Apply already-parsed resources, device rules only at create (runc's update
+        leaves them)."""
+        self.set_limits(res, update=update)
+        if not update:
+            self.set_devices(res, linux_devices)
 
     def set(
         self, resources: dict[str, Any] | None, devices: list[dict[str, Any]] | None = None

@@ -111,11 +111,19 @@ class V1Manager(CgroupManager):
 
     # --- resources -------------------------------------------------------------------
 
-    def set_parsed(
-        self, res: Resources, linux_devices: list[dict[str, Any]] | None, *, update: bool
-    ) -> None:
+    def set_devices(self, res: Resources, linux_devices: list[dict[str, Any]] | None) -> None:
         # Imported here: `state`, `kill` and `pause` never configure resources.
+        from itertools import groupby
+
         from pyruntime.cgroups import devices as devmod
+
+        rules = devmod.container_rules(res.devices, linux_devices)
+        d = self._dir("devices", "device rules")
+        # consecutive lines for one file go through one open
+        for fname, group in groupby(devmod.v1_writes(rules), key=lambda w: w[0]):
+            fsio.write_each_checked(d, fname, [line for _, line in group])
+
+    def set_limits(self, res: Resources, *, update: bool) -> None:
         from pyruntime.cgroups.resources import rdma_lines
 
         if res.unified:
@@ -126,14 +134,6 @@ class V1Manager(CgroupManager):
                 fsio.write_checked(d, "cpuset.cpus", res.cpus)
             if res.mems is not None:
                 fsio.write_checked(d, "cpuset.mems", res.mems)
-        if not update:
-            rules = devmod.container_rules(res.devices, linux_devices)
-            d = self._dir("devices", "device rules")
-            from itertools import groupby
-
-            # consecutive lines for one file go through one open
-            for fname, group in groupby(devmod.v1_writes(rules), key=lambda w: w[0]):
-                fsio.write_each_checked(d, fname, [line for _, line in group])
         self._set_memory(res, update)
         self._set_cpu(res)
         if res.pids_limit is not None:

@@ -103,11 +103,15 @@ class V2Manager(CgroupManager):
 
     # --- resources -------------------------------------------------------------------
 
-    def set_parsed(
-        self, res: Resources, linux_devices: list[dict[str, Any]] | None, *, update: bool
-    ) -> None:
+    def set_devices(self, res: Resources, linux_devices: list[dict[str, Any]] | None) -> None:
         # Imported here: `state`, `kill` and `pause` never configure resources.
         from pyruntime.cgroups import devices as devmod
+        from pyruntime.cgroups.bpfprog import device_program
+
+        rules = devmod.container_rules(res.devices, linux_devices)
+        self.device_loader(self.dir, device_program(rules))
+
+    def set_limits(self, res: Resources, *, update: bool) -> None:
         from pyruntime.cgroups.resources import rdma_lines
 
         d = self.dir
@@ -117,11 +121,6 @@ class V2Manager(CgroupManager):
         self._set_memory(res)
         self._set_io(res)
         self._set_cpu(res)
-        if not update:
-            rules = devmod.container_rules(res.devices, linux_devices)
-            from pyruntime.cgroups.bpfprog import device_program
-
-            self.device_loader(d, device_program(rules))
         if res.cpus is not None:
             fsio.write_checked(d, "cpuset.cpus", res.cpus)
         if res.mems is not None:

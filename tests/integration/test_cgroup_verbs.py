@@ -94,3 +94,4 @@ def test_cgroup_verbs_tiny_container_pids_one_memory_one_mib(cli: Any,
     proc = cli("run", "--bundle", str(b.path), cli.new_id())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"tiny\n"
+
