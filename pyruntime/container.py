@@ -324,11 +324,11 @@ class Runtime(Operations):
 
         resources = parse_resources(linux.get("resources"))
         mgr.set_limits(resources, update=False)
-        pending = [mgr]
+        pending = [mgr.prepare_devices(resources, linux.get("devices"))]
 
         def install_devices() -> None:
             while pending:
-                pending.pop().set_devices(resources, linux.get("devices"))
+                pending.pop()()
 
         return install_devices
 

@@ -21,6 +21,7 @@ TYPE_CHECKING = False
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from pyruntime.cgroups.resources import Resources
@@ -51,9 +52,18 @@ class CgroupManager(ABC):
         """Apply already-parsed resources but the device rules (see ``set``/``update``)."""
 
     @abstractmethod
+    def prepare_devices(self, res: Resources,
+                        linux_devices: list[dict[str, Any]] | None) -> Callable[[], None]:
+        """The step that installs the container's device rules (runc's defaults,
+        ``res.devices``, access to the nodes ``linux.devices`` creates), all computed now.
+
+        Raises (the step):
+            CgroupError: the kernel refused a rule.
+        """
+
     def set_devices(self, res: Resources, linux_devices: list[dict[str, Any]] | None) -> None:
-        """Install the container's device rules: runc's defaults, ``res.devices``, and
-        access to the nodes ``linux.devices`` creates."""
+        """Install the container's device rules now (see prepare_devices)."""
+        self.prepare_devices(res, linux_devices)()
 
     def set_parsed(
         self, res: Resources, linux_devices: list[dict[str, Any]] | None, *, update: bool

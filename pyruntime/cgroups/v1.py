@@ -25,6 +25,7 @@ TYPE_CHECKING = False
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from pyruntime.cgroups.resources import Resources
@@ -111,7 +112,8 @@ class V1Manager(CgroupManager):
 
     # --- resources -------------------------------------------------------------------
 
-    def set_devices(self, res: Resources, linux_devices: list[dict[str, Any]] | None) -> None:
+    def prepare_devices(self, res: Resources,
+                        linux_devices: list[dict[str, Any]] | None) -> Callable[[], None]:
         # Imported here: `state`, `kill` and `pause` never configure resources.
         from itertools import groupby
 
@@ -120,8 +122,14 @@ class V1Manager(CgroupManager):
         rules = devmod.container_rules(res.devices, linux_devices)
         d = self._dir("devices", "device rules")
         # consecutive lines for one file go through one open
-        for fname, group in groupby(devmod.v1_writes(rules), key=lambda w: w[0]):
-            fsio.write_each_checked(d, fname, [line for _, line in group])
+        batches = [(fname, [line for _, line in group])
+                   for fname, group in groupby(devmod.v1_writes(rules), key=lambda w: w[0])]
+
+        def install() -> None:
+            for fname, lines in batches:
+                fsio.write_each_checked(d, fname, lines)
+
+        return install
 
     def set_limits(self, res: Resources, *, update: bool) -> None:
         from pyruntime.cgroups.resources import rdma_lines

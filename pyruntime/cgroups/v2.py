@@ -103,13 +103,14 @@ class V2Manager(CgroupManager):
 
     # --- resources -------------------------------------------------------------------
 
-    def set_devices(self, res: Resources, linux_devices: list[dict[str, Any]] | None) -> None:
+    def prepare_devices(self, res: Resources,
+                        linux_devices: list[dict[str, Any]] | None) -> Callable[[], None]:
         # Imported here: `state`, `kill` and `pause` never configure resources.
         from pyruntime.cgroups import devices as devmod
         from pyruntime.cgroups.bpfprog import device_program
 
-        rules = devmod.container_rules(res.devices, linux_devices)
-        self.device_loader(self.dir, device_program(rules))
+        program = device_program(devmod.container_rules(res.devices, linux_devices))
+        return lambda: self.device_loader(self.dir, program)
 
     def set_limits(self, res: Resources, *, update: bool) -> None:
         from pyruntime.cgroups.resources import rdma_lines

@@ -168,19 +168,6 @@ def test_v1_set_full_resources_exact_writes(tree):
     assert w == [
         ("cpuset/c1/cpuset.cpus", "0-1"),
         ("cpuset/c1/cpuset.mems", "0"),
-        ("devices/c1/devices.deny", "a"),
-        ("devices/c1/devices.allow", "c 10:229 rw"),
-        ("devices/c1/devices.allow", "c *:* m"),
-        ("devices/c1/devices.allow", "b *:* m"),
-        # c 1:3 (/dev/null) is dropped: linux.devices redefines that path.
-        ("devices/c1/devices.allow", "c 1:8 rwm"),
-        ("devices/c1/devices.allow", "c 1:7 rwm"),
-        ("devices/c1/devices.allow", "c 5:0 rwm"),
-        ("devices/c1/devices.allow", "c 1:5 rwm"),
-        ("devices/c1/devices.allow", "c 1:9 rwm"),
-        ("devices/c1/devices.allow", "c 136:* rwm"),
-        ("devices/c1/devices.allow", "c 5:2 rwm"),
-        ("devices/c1/devices.allow", "c 10:200 rwm"),
         ("memory/c1/memory.kmem.limit_in_bytes", str(1 << 30)),
         ("memory/c1/memory.kmem.tcp.limit_in_bytes", str(1 << 29)),
         # current limit (huge) >= new swap: memory first, then memsw.
@@ -210,6 +197,20 @@ def test_v1_set_full_resources_exact_writes(tree):
         ("net_cls,net_prio/c1/net_cls.classid", "1048577"),
         ("net_cls,net_prio/c1/net_prio.ifpriomap", "lo 2"),
         ("rdma/c1/rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
+        # the device rules last (set_parsed: set_limits, then set_devices)
+        ("devices/c1/devices.deny", "a"),
+        ("devices/c1/devices.allow", "c 10:229 rw"),
+        ("devices/c1/devices.allow", "c *:* m"),
+        ("devices/c1/devices.allow", "b *:* m"),
+        # c 1:3 (/dev/null) is dropped: linux.devices redefines that path.
+        ("devices/c1/devices.allow", "c 1:8 rwm"),
+        ("devices/c1/devices.allow", "c 1:7 rwm"),
+        ("devices/c1/devices.allow", "c 5:0 rwm"),
+        ("devices/c1/devices.allow", "c 1:5 rwm"),
+        ("devices/c1/devices.allow", "c 1:9 rwm"),
+        ("devices/c1/devices.allow", "c 136:* rwm"),
+        ("devices/c1/devices.allow", "c 5:2 rwm"),
+        ("devices/c1/devices.allow", "c 10:200 rwm"),
     ]
 
 
