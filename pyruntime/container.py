@@ -290,6 +290,7 @@ class Runtime(Operations):
         # here on leaves a state that `delete --force` can clean up completely
         state.cgroup_path = mgr.path
         state.cgroup_paths = mgr.joinable_paths()
+        state.cgroup_mounts = mgr.mounts
         self.store.save(state)
         try:
             mgr.create()
@@ -299,6 +300,7 @@ class Runtime(Operations):
             log.debug("rootless: no writable cgroup, running in the caller's")
             state.cgroup_path = None
             state.cgroup_paths = {}
+            state.cgroup_mounts = {}
             return None
         undo.append(mgr.destroy)
         state.freezer_file = _freezer_file(mgr)

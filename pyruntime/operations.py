@@ -62,7 +62,7 @@ def open_cgroup(state: State, cgroups_path: str | None = None) -> CgroupManager:
 
     path = state.cgroup_path if state.cgroup_path is not None else cgroups_path
     return open_manager(path, state.id, systemd=state.systemd, root=state.cgroup_root,
-                        paths=state.cgroup_paths or None)
+                        paths=state.cgroup_paths or None, mounts=state.cgroup_mounts or None)
 
 
 def namespace_flags(state: State) -> int:

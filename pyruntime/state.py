@@ -89,7 +89,7 @@ class State:
     __slots__ = ("id", "bundle", "rootfs", "created", "pid", "start_time", "oci_version",
                  "annotations", "owner", "creating_pid", "creating_start", "cgroup_path",
                  "cgroup_root", "freezer_file", "systemd", "hooks", "namespaces",
-                 "config_process", "seccomp", "started", "cgroup_paths")
+                 "config_process", "seccomp", "started", "cgroup_paths", "cgroup_mounts")
 
     def __init__(self, id: str, bundle: str, rootfs: str, created: str, pid: int = 0,
                  start_time: int | None = None, oci_version: str = "",
@@ -101,7 +101,8 @@ class State:
                  namespaces: list[dict[str, str]] | None = None,
                  config_process: dict[str, Any] | None = None,
                  seccomp: dict[str, Any] | None = None, started: bool = False,
-                 cgroup_paths: dict[str, str] | None = None) -> None:
+                 cgroup_paths: dict[str, str] | None = None,
+                 cgroup_mounts: dict[str, str] | None = None) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -123,6 +124,7 @@ class State:
         self.seccomp = seccomp
         self.started = started
         self.cgroup_paths = cgroup_paths or {}
+        self.cgroup_mounts = cgroup_mounts or {}  # v1 hierarchies at create: not looked up again
 
     def to_json(self) -> dict[str, Any]:
         """The on-disk form."""
@@ -137,6 +139,7 @@ class State:
                 "systemd": self.systemd, "hooks": self.hooks, "namespaces": self.namespaces,
                 "process": self.config_process, "seccomp": self.seccomp,
                 "started": self.started, "cgroup_paths": self.cgroup_paths,
+                "cgroup_mounts": self.cgroup_mounts,
             },
         }
 
@@ -160,6 +163,7 @@ class State:
             hooks=dict(ext.get("hooks") or {}), namespaces=list(ext.get("namespaces") or []),
             config_process=dict(ext.get("process") or {}), seccomp=ext.get("seccomp"),
             started=bool(ext.get("started")), cgroup_paths=dict(ext.get("cgroup_paths") or {}),
+            cgroup_mounts=dict(ext.get("cgroup_mounts") or {}),
         )
 
 

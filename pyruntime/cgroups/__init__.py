@@ -40,6 +40,7 @@ def open_manager(
     systemd: bool = False,
     root: str = DEFAULT_ROOT,
     paths: dict[str, str] | None = None,
+    mounts: dict[str, str] | None = None,
     proc_cgroup: str = "/proc/self/cgroup",
 ) -> CgroupManager:
     """Return the manager of a container's cgroup (nothing is created yet).
@@ -50,7 +51,8 @@ def open_manager(
     (v1: per hierarchy; v2: next to the caller's cgroup). With ``systemd=True`` the
     "slice:prefix:name" form becomes runc's unit path (system.slice/prefix-name.scope),
     created through cgroupfs (a warning says so when systemd is not running).
-    ``paths`` (a previous ``joinable_paths()``) pins every directory exactly.
+    ``paths`` (a previous ``joinable_paths()``) pins every directory exactly, and with
+    ``mounts`` (that manager's ``mounts``) the v1 hierarchies are not looked for again.
 
     Raises:
         SpecError: cgroupsPath is malformed.
@@ -72,7 +74,10 @@ def open_manager(
 
     from pyruntime.cgroups.v1 import V1Manager
 
-    mounts = _paths.discover_v1(root)
+    if paths and mounts:
+        mounts = dict(mounts)
+    else:
+        mounts = _paths.discover_v1(root)
     if not mounts:
         raise CgroupError(f"no cgroup hierarchies are mounted under {root}")
     dirs: dict[str, str]

@@ -36,6 +36,8 @@ class CgroupManager(ABC):
 
     version: int
     path: str
+    # v1: each mounted subsystem's hierarchy dir (what open_manager discovered); v2: empty
+    mounts: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated
 
     # --- lifecycle -------------------------------------------------------------------
 

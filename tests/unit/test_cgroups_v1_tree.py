@@ -425,3 +425,15 @@ def test_write_each_checked_writes_every_value_through_one_open(tmp_path: Path) 
     assert target.read_text() == "c 1:3 rwmc 1:5 rwm"  # a regular file keeps both writes
     with pytest.raises(CgroupError, match=r"unable to write 'a' to .*/devices.deny"):
         fsio.write_each_checked(str(tmp_path), "devices.deny", ["a"])
+
+
+def test_v1_reopen_with_recorded_paths_and_mounts_does_not_look_again(tree):
+    """state.json keeps joinable_paths() and mounts: delete, kill --all and pause reopen the
+    cgroup without listing the cgroup root (0.2 ms), and still never remove a hierarchy."""
+    first = open_manager("/c1", "c1", root=str(tree))
+    paths, mounts = first.joinable_paths(), first.mounts
+    assert mounts and set(paths) <= set(mounts)
+    os.rename(tree / "memory", tree / "memory.moved")  # a fresh discovery would miss it
+    again = open_manager(None, "c1", root=str(tree), paths=paths, mounts=mounts)
+    assert (again.path, again.joinable_paths(), again.mounts) == ("/c1", paths, mounts)
+    assert "memory" not in open_manager(None, "c1", root=str(tree), paths=paths).mounts

@@ -116,12 +116,13 @@ def test_save_load_roundtrip(store: S.StateStore) -> None:
     st = make_state(pid=42, start_time=1234, oci_version="1.2.0", annotations={"k": "v"},
                     owner="root", cgroup_path="/c1", hooks={"poststop": [{"path": "/x"}]},
                     namespaces=[{"type": "pid"}], config_process={"args": ["sh"]},
-                    started=True)
+                    started=True, cgroup_paths={"memory": "/sys/fs/cgroup/memory/c1"},
+                    cgroup_mounts={"memory": "/sys/fs/cgroup/memory"})
     store.save(st)
     back = store.load("c1")
     for name in ("id", "bundle", "rootfs", "created", "pid", "start_time", "oci_version",
                  "annotations", "owner", "cgroup_path", "hooks", "namespaces",
-                 "config_process", "started"):
+                 "config_process", "started", "cgroup_paths", "cgroup_mounts"):
         assert getattr(back, name) == getattr(st, name), name
 
 
