@@ -203,14 +203,29 @@ FUTURE_LINE = b"\nfrom __future__ import annotations\n"
 
 
 def _compile(text: bytes, source: str) -> "CodeType":
-    """Compile a module; its future import becomes a compiler flag (line numbers kept)."""
+    """Compile a module without its docstrings; its future import becomes a compiler flag
+    (line numbers kept).
+
+    Nothing reads a docstring at run time, and they are a tenth of the code that every call
+    unmarshals (~5 µs a KB here) and keeps in memory. Asserts stay (unlike `-OO`).
+    """
     import __future__
+
+    import ast
 
     flags = 0
     if FUTURE_LINE in text:
         text = text.replace(FUTURE_LINE, b"\n\n", 1)
         flags = __future__.annotations.compiler_flag
-    code: CodeType = compile(text, source, "exec", flags=flags, dont_inherit=True, optimize=0)
+    tree = compile(text, source, "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            first = body[0] if body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                body[:1] = [] if len(body) > 1 else [ast.copy_location(ast.Pass(), first)]
+    code: CodeType = compile(tree, source, "exec", flags=flags, dont_inherit=True, optimize=0)
     return code
 
 

@@ -142,6 +142,21 @@ def test_bundled_modules_keep_lazy_annotations_without_importing_future(tmp_path
     assert out.strip() == "{'x': 'Undefined', 'return': 'AlsoUndefined'} 12 False"
 
 
+def test_bundled_modules_drop_docstrings_but_keep_asserts_and_lines(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    (pkg / "doc.py").write_text('"""module doc"""\n\n\n'
+                                'class OnlyDoc(Exception):\n    """class doc"""\n\n\n'
+                                'def f(x):\n    """f doc"""\n    assert x, "no x"\n'
+                                "    import sys\n    return sys._getframe().f_lineno\n")
+    preload.build(str(pkg))
+    out = run_with_bundle(tmp_path, (
+        "import bpkg.doc as d\n"
+        "try:\n    d.f(0)\nexcept AssertionError as e:\n    print(e)\n"
+        "print(d.__doc__, d.OnlyDoc.__doc__, d.f.__doc__, d.f(1),"
+        " issubclass(d.OnlyDoc, Exception))\n"))
+    assert out.splitlines() == ["no x", "None None None 12 True"]
+
+
 def test_extension_modules_load_from_their_indexed_file(tmp_path: Path) -> None:
     import _json
 
