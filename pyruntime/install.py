@@ -7,9 +7,9 @@
 * the directory holding the installed package is written into the launcher, so that no
   path is computed or searched at start-up (and the launcher works from a venv, whose
   prefix isolated mode ignores), and so is the path of the module bundle;
-* every module is compiled into that bundle (pyruntime.preload), which also indexes the
-  extension modules the hot paths load, and so is the launcher's code: the installed
-  launcher is a stub that runs it from there (launcher_stub);
+* every module is compiled into that bundle (pyruntime.bundler; pyruntime.preload serves
+  it), which also indexes the extension modules the hot paths load, and so is the
+  launcher's code: the installed launcher is a stub that runs it from there (launcher_stub);
 * the launcher runs this interpreter under another name, `pyruntime-python`, whose `._pth`
   file gives it a small start-up path (see make_start_interpreter).
 
@@ -22,7 +22,7 @@ import os
 import sys
 import sysconfig
 
-from pyruntime import preload
+from pyruntime import bundler, preload
 
 PATH_LINE = "sys.path += "  # the template's search-path line, replaced by the exact dir
 BUNDLE_LINE = '_BUNDLE = ""'  # the template's bundle line, replaced by the bundle's path
@@ -50,7 +50,7 @@ def tuned_launcher(template: str, python: str, package_parent: str) -> str:
 
 def launcher_stub(python: str, bundle: str, template: str) -> str:
     """The installed launcher: runs the tuned launcher's code from the bundle's head (see
-    preload.build), or compiles the template when the bundle is not this interpreter's."""
+    bundler.build), or compiles the template when the bundle is not this interpreter's."""
     magic = preload.HEAD_AT - 8
     return f"""#!{python} -IS
 {MARKER}, as `python3 -m pyruntime.install` wrote it: it runs the launcher
@@ -181,7 +181,7 @@ def main() -> int:
     python = make_start_interpreter(scripts, sys.prefix, parent) or sys.executable
     with open(template) as f:
         tuned = tuned_launcher(f.read(), python, parent)
-    n = preload.build(package_dir, HOT_EXTENSIONS, compile(tuned, template, "exec"))
+    n = bundler.build(package_dir, HOT_EXTENSIONS, compile(tuned, template, "exec"))
     print(f"pyruntime: {n} modules bundled in {os.path.join(package_dir, preload.BUNDLE)}")
     if os.path.exists(launcher):
         with open(launcher) as f:

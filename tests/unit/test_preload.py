@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyruntime import preload
+from pyruntime import bundler, preload
 
 
 def make_package(root: Path) -> Path:
@@ -35,13 +35,13 @@ def run_with_bundle(root: Path, code: str) -> str:
 
 def test_build_counts_modules(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
-    assert preload.build(str(pkg)) == 4
+    assert bundler.build(str(pkg)) == 4
     assert (pkg / preload.BUNDLE).read_bytes().startswith(b"pyrt-bundle-4\n")
 
 
 def test_modules_come_from_the_bundle_with_real_locations(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
-    preload.build(str(pkg))
+    bundler.build(str(pkg))
     out = run_with_bundle(tmp_path, (
         "import bpkg.sub.b as b, bpkg\n"
         "print(b.B, type(b.__loader__).__name__, b.__file__ == "
@@ -58,7 +58,7 @@ def test_bundled_imports_keep_importlib_semantics(tmp_path: Path) -> None:
     (pkg / "cyc2.py").write_text("import bpkg.cyc1 as c1\nSEEN = hasattr(c1, 'X')\n")
     (pkg / "bad.py").write_text("import bpkg.a\nraise RuntimeError('boom')\n")
     (pkg / "swap.py").write_text("import sys\nsys.modules[__name__] = 'replaced'\n")
-    preload.build(str(pkg))
+    bundler.build(str(pkg))
     out = run_with_bundle(tmp_path, (
         "import importlib, bpkg.sub.b as b, bpkg.cyc1, bpkg.swap\n"
         "s = b.__spec__\n"
@@ -80,7 +80,7 @@ def test_bundled_imports_keep_importlib_semantics(tmp_path: Path) -> None:
 
 def test_an_edited_source_is_imported_normally(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
-    preload.build(str(pkg))
+    bundler.build(str(pkg))
     (pkg / "a.py").write_text("VALUE = 'edited a, longer'\n")
     out = run_with_bundle(tmp_path, "import bpkg.a as a\nprint(a.VALUE, type(a.__loader__).__name__)\n")
     assert out.strip() == "edited a, longer SourceFileLoader"
@@ -88,7 +88,7 @@ def test_an_edited_source_is_imported_normally(tmp_path: Path) -> None:
 
 def test_a_deleted_source_is_not_served(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
-    preload.build(str(pkg))
+    bundler.build(str(pkg))
     (pkg / "sub" / "b.py").unlink()
     out = run_with_bundle(tmp_path, (
         "try:\n    import bpkg.sub.b\nexcept ImportError:\n    print('gone')\n"))
@@ -109,7 +109,7 @@ def test_a_missing_or_damaged_bundle_is_ignored(tmp_path: Path, content: bytes) 
 
 def test_no_fd_stays_open(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
-    preload.build(str(pkg))
+    bundler.build(str(pkg))
     out = run_with_bundle(tmp_path, "import os, bpkg.sub.b\nprint(sorted(os.listdir('/proc/self/fd')))\n")
     assert out.strip() == "['0', '1', '2', '3']"  # stdio, and listdir's own fd
 
@@ -135,7 +135,7 @@ def test_bundled_modules_keep_lazy_annotations_without_importing_future(tmp_path
                                 "def f(x: Undefined) -> AlsoUndefined:\n    return x\n\n\n"
                                 "def line() -> int:\n    import sys\n"
                                 "    return sys._getframe().f_lineno\n")
-    preload.build(str(pkg))
+    bundler.build(str(pkg))
     out = run_with_bundle(tmp_path, (
         "import bpkg.ann as a\n"
         "print(a.f.__annotations__, a.line(), '__future__' in sys.modules)\n"))
@@ -148,7 +148,7 @@ def test_bundled_modules_drop_docstrings_but_keep_asserts_and_lines(tmp_path: Pa
                                 'class OnlyDoc(Exception):\n    """class doc"""\n\n\n'
                                 'def f(x):\n    """f doc"""\n    assert x, "no x"\n'
                                 "    import sys\n    return sys._getframe().f_lineno\n")
-    preload.build(str(pkg))
+    bundler.build(str(pkg))
     out = run_with_bundle(tmp_path, (
         "import bpkg.doc as d\n"
         "try:\n    d.f(0)\nexcept AssertionError as e:\n    print(e)\n"
@@ -162,7 +162,7 @@ def test_extension_modules_load_from_their_indexed_file(tmp_path: Path) -> None:
 
     pkg = make_package(tmp_path)
     shutil.copy(_json.__file__, pkg / os.path.basename(_json.__file__))
-    assert preload.build(str(pkg), ["_json", "no_such_module", "sys"]) == 6
+    assert bundler.build(str(pkg), ["_json", "no_such_module", "sys"]) == 6
     probe = ("import bpkg._json as j, _json\n"
              "print(type(j.__loader__).__name__, j.__file__.rsplit('/', 2)[-2],"
              " sys.meta_path[0].find_spec('_json') is not None)\n")
@@ -194,7 +194,7 @@ def fake_installed_pyruntime(root: Path) -> tuple[Path, str, bytes]:
     template = root / "pyruntime" / "cli" / "bin" / "pyruntime"
     shutil.copy(Path(preload.__file__).parent / "cli" / "bin" / "pyruntime", template)
     tuned = install.tuned_launcher(template.read_text(), sys.executable, str(root))
-    preload.build(str(root / "pyruntime"), (), compile(tuned, str(template), "exec"))
+    bundler.build(str(root / "pyruntime"), (), compile(tuned, str(template), "exec"))
     launcher = root / "launcher"
     bundle = root / "pyruntime" / preload.BUNDLE
     launcher.write_text(install.launcher_stub(sys.executable, str(bundle), str(template)))
