@@ -121,9 +121,6 @@ class Runtime(Operations):
 
     # ------------------------------------------------------------------ create
 
-
-    # ------------------------------------------------------------------ create
-
     def create(self, container_id: str, bundle: str, opts: CreateOptions | None = None, *,
                keep_sync: bool = False, config: dict[str, Any] | None = None) -> Created:
         """Create a container and leave its init waiting for `start`.
