@@ -82,6 +82,8 @@ def _py(code: str) -> list[str]:
 
 
 def _docker_profile() -> dict[str, Any]:
+    if not DOCKER_CONFIG.is_file():  # a checkout without ../shared next to it
+        pytest.skip(f"{DOCKER_CONFIG} not found")
     config = json.loads(DOCKER_CONFIG.read_text())
     result: dict[str, Any] = config["linux"]["seccomp"]
     return result
