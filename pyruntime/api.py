@@ -243,7 +243,7 @@ class Container:
         st = self._rt.store.load(self.id)
         if st.pid <= 0:
             return None
-        from pyruntime.host import open_pidfd
+        from pyruntime.procs import open_pidfd
 
         fd = open_pidfd(st.pid, st.start_time)
         if fd is None:

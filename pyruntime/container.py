@@ -181,7 +181,8 @@ class Runtime(Operations):
 
     def _create_locked(self, container_id: str, bundle: str, config: dict[str, Any],
                        opts: CreateOptions, undo: list[Callable[[], None]]) -> Created:
-        from pyruntime.host import gather_facts, process_start_time
+        from pyruntime.host import gather_facts
+        from pyruntime.procs import process_start_time
 
         root = config.get("root") or {}
         rootfs = pathops.realpath(pathops.join(bundle, root.get("path", "rootfs")))

@@ -1,7 +1,7 @@
-"""Facts about the host and small process/proc helpers.
+"""Facts about the host that create needs: what the planner is told, and uid/gid maps.
 
-Owns: reading /proc (mountinfo, stat, cap_last_cap), pid liveness with start-time checks,
-writing uid/gid maps, signalling through pidfds.
+Owns: reading /proc (mountinfo, cap_last_cap) and the rootfs's passwd for the plan, writing
+uid/gid maps. (Process identity, for every verb, is pyruntime/procs.py.)
 Must not touch: container state or policy.
 """
 
@@ -94,54 +94,6 @@ def with_home(process: dict[str, object], rootfs: str) -> dict[str, object]:
     user = process.get("user") or {}
     uid = int(user.get("uid", 0)) if isinstance(user, dict) else 0
     return {**process, "env": env + [f"HOME={container_home(rootfs, uid)}"]}
-
-
-def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks), None if gone or a zombie."""
-    try:
-        data = pathops.read_bytes(f"/proc/{pid}/stat")
-    except OSError:
-        return None
-    rest = data[data.rindex(b")") + 2:].split()
-    if rest[0] in (b"Z", b"X"):
-        return None
-    return int(rest[19])
-
-
-def is_alive(pid: int, start_time: int | None) -> bool:
-    """pid exists, is not a zombie and (if known) started at start_time: no PID reuse."""
-    if pid <= 0:
-        return False
-    now = process_start_time(pid)
-    return now is not None and (start_time is None or now == start_time)
-
-
-def open_pidfd(pid: int, start_time: int | None) -> int | None:
-    """A pidfd for pid if it is still the same process, else None."""
-    try:
-        fd = posix.pidfd_open(pid)
-    except OSError:
-        return None
-    if not is_alive(pid, start_time):
-        posix.close(fd)
-        return None
-    return fd
-
-
-def signal_pid(pid: int, start_time: int | None, sig: int) -> bool:
-    """Send sig through a pidfd (never to a reused pid); False if the process is gone."""
-    fd = open_pidfd(pid, start_time)
-    if fd is None:
-        return False
-    import _signal  # type: ignore[import-not-found]  # (signal would import enum)
-
-    try:
-        _signal.pidfd_send_signal(fd, sig)
-        return True
-    except ProcessLookupError:
-        return False
-    finally:
-        posix.close(fd)
 
 
 def write_id_maps(pid: int, uid_maps: tuple[IdMapping, ...],

@@ -195,7 +195,7 @@ class Operations:
             raise NotRunningError()
 
     def _kill_init(self, state: State, sig: int) -> bool:
-        from pyruntime.host import signal_pid
+        from pyruntime.procs import signal_pid
 
         return signal_pid(state.pid, state.start_time, sig)
 
@@ -254,7 +254,7 @@ class Operations:
 
     def _destroy(self, state: State, status: str, mgr: CgroupManager | None = None) -> None:
         """Kill what is left of the container and remove its cgroup (mgr: already open)."""
-        from pyruntime.host import open_pidfd
+        from pyruntime.procs import open_pidfd
 
         if mgr is None and state.cgroup_path is not None:
             try:

@@ -14,7 +14,7 @@ import posix
 import time
 
 from pyruntime import jsonio, pathops
-from pyruntime.host import is_alive
+from pyruntime.procs import is_alive
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

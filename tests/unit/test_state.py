@@ -314,7 +314,7 @@ def test_status_freezer_file_missing_running(store: S.StateStore, alive: dict[in
 
 
 def test_status_real_process_running(store: S.StateStore) -> None:
-    from pyruntime.host import process_start_time
+    from pyruntime.procs import process_start_time
 
     store.make("c1").release()
     pid = os.getpid()
