@@ -114,6 +114,22 @@ def write_each_checked(directory: str, name: str, values: list[str]) -> None:
         raise _write_failed(path, value, e) from e
 
 
+def write_hugetlb_limits(directory: str, limits: list[tuple[str, int]], knob: str) -> None:
+    """hugetlb.<size>.<knob> for each (size, limit), and its .rsvd. twin where the kernel
+    accounts reservations too (limited the same, as runc does).
+
+    Raises:
+        CgroupError: the kernel refused a value.
+    """
+    rsvd = True
+    for size, limit in limits:
+        write_checked(directory, f"hugetlb.{size}.{knob}", str(limit))
+        if rsvd and exists(pathops.join(directory, f"hugetlb.{size}.rsvd.{knob}")):
+            write_checked(directory, f"hugetlb.{size}.rsvd.{knob}", str(limit))
+        else:
+            rsvd = False
+
+
 def read(path: str) -> str:
     """Return the whole content of ``path``.
 

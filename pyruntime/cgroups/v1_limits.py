@@ -40,14 +40,7 @@ def set_limits(mgr: V1Manager, res: Resources, *, update: bool) -> None:
     _set_blkio(mgr, res)
     if res.hugepages:
         d = mgr.controller_dir("hugetlb", "hugetlb limit")
-        rsvd = True
-        for size, limit in res.hugepages:
-            fsio.write_checked(d, f"hugetlb.{size}.limit_in_bytes", str(limit))
-            # Newer kernels also account reservations; limit them the same (runc).
-            if rsvd and fsio.exists(pathops.join(d, f"hugetlb.{size}.rsvd.limit_in_bytes")):
-                fsio.write_checked(d, f"hugetlb.{size}.rsvd.limit_in_bytes", str(limit))
-            else:
-                rsvd = False
+        fsio.write_hugetlb_limits(d, res.hugepages, "limit_in_bytes")
     if res.net_classid is not None:
         d = mgr.controller_dir("net_cls", "network class id")
         fsio.write_checked(d, "net_cls.classid", str(res.net_classid))

@@ -126,13 +126,7 @@ class V2Manager(CgroupManager):
             fsio.write_checked(d, "cpuset.cpus", res.cpus)
         if res.mems is not None:
             fsio.write_checked(d, "cpuset.mems", res.mems)
-        rsvd = True
-        for size, limit in res.hugepages:
-            fsio.write_checked(d, f"hugetlb.{size}.max", str(limit))
-            if rsvd and fsio.exists(pathops.join(d, f"hugetlb.{size}.rsvd.max")):
-                fsio.write_checked(d, f"hugetlb.{size}.rsvd.max", str(limit))
-            else:
-                rsvd = False
+        fsio.write_hugetlb_limits(d, res.hugepages, "max")
         for line in rdma_lines(res.rdma):
             fsio.write_checked(d, "rdma.max", line)
         self._set_unified(res.unified)
