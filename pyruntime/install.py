@@ -55,7 +55,7 @@ def launcher_stub(python: str, bundle: str, template: str) -> str:
     return f"""#!{python} -IS
 {MARKER}, as `python3 -m pyruntime.install` wrote it: it runs the launcher
 # template, tuned for this installation and compiled into the head of the module bundle, so
-# that no call compiles it (0.3 ms); see pyruntime/preload.py and pyruntime/install.py.
+# that no call compiles it (0.1-0.2 ms); see pyruntime/preload.py and pyruntime/install.py.
 import marshal, posix, sys
 
 try:

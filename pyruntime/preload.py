@@ -20,7 +20,7 @@ The bundle's head carries this module's own code too, so that the tuned launcher
 the finder without importing `pyruntime` and this module through the path machinery
 (0.25 ms a call): see `adopt` and the launcher template, pyruntime/cli/bin/pyruntime. It
 also carries that launcher's own code, compiled, when pyruntime.install built it: the
-installed launcher is then a few lines that run it, and no call compiles it (0.3 ms).
+installed launcher is then a few lines that run it, and no call compiles it (0.1-0.2 ms).
 
 Layout: MAGIC, the head's length (8 bytes, little-endian), the head
 (`marshal((sys.hexversion, index, this module's code, the launcher's code or None))`),
