@@ -6,7 +6,8 @@ every call). This package answers that lookup from `encodings.utf_8` alone. The 
 anything else is asked of it (another codec, `normalize_encoding`, `aliases`, ...), it turns
 itself into the standard package: the standard `encodings/__init__` runs in this module's
 namespace and its search function replaces this one in the codec registry, so from then on
-it behaves as the standard package (a few private names of this file stay). The standard directory is on `__path__` for every other codec.
+it behaves as the standard package (a few private names of this file stay). The standard
+directory is on `__path__` for every other codec.
 
 Not imported by pyruntime itself: install copies this file, with STANDARD set.
 """
