@@ -17,7 +17,7 @@ import posix
 
 from pyruntime import log
 from pyruntime.errors import ContainerError, NotExistError, NotRunningError, StateError
-from pyruntime.state import State, StateStore
+from pyruntime.state import State, StateStore, default_root
 
 TYPE_CHECKING = False
 
@@ -84,8 +84,6 @@ class Operations:
     """The operations on every container under one state root."""
 
     def __init__(self, root: str | None = None, *, systemd_cgroup: bool = False) -> None:
-        from pyruntime.state import default_root
-
         self.store = StateStore(root or default_root())
         self.systemd_cgroup = systemd_cgroup
 

@@ -63,10 +63,6 @@ class CgroupManager(ABC):
             CgroupError: the kernel refused a rule.
         """
 
-    def set_devices(self, res: Resources, linux_devices: list[dict[str, Any]] | None) -> None:
-        """Install the container's device rules now (see prepare_devices)."""
-        self.prepare_devices(res, linux_devices)()
-
     def set_parsed(
         self, res: Resources, linux_devices: list[dict[str, Any]] | None, *, update: bool
     ) -> None:
@@ -74,7 +70,7 @@ class CgroupManager(ABC):
         leaves them)."""
         self.set_limits(res, update=update)
         if not update:
-            self.set_devices(res, linux_devices)
+            self.prepare_devices(res, linux_devices)()
 
     def set(
         self, resources: dict[str, Any] | None, devices: list[dict[str, Any]] | None = None

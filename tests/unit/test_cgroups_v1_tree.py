@@ -197,7 +197,7 @@ def test_v1_set_full_resources_exact_writes(tree):
         ("net_cls,net_prio/c1/net_cls.classid", "1048577"),
         ("net_cls,net_prio/c1/net_prio.ifpriomap", "lo 2"),
         ("rdma/c1/rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
-        # the device rules last (set_parsed: set_limits, then set_devices)
+        # the device rules last (set_parsed: set_limits, then prepare_devices' step)
         ("devices/c1/devices.deny", "a"),
         ("devices/c1/devices.allow", "c 10:229 rw"),
         ("devices/c1/devices.allow", "c *:* m"),
