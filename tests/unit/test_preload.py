@@ -33,6 +33,15 @@ def run_with_bundle(root: Path, code: str) -> str:
                           capture_output=True, text=True).stdout
 
 
+def run_bundled(root: Path, modules: dict[str, str], code: str) -> str:
+    """make_package plus `modules` ({file name: source}), bundled; code's output."""
+    pkg = make_package(root)
+    for name, source in modules.items():
+        (pkg / name).write_text(source)
+    bundler.build(str(pkg))
+    return run_with_bundle(root, code)
+
+
 def test_build_counts_modules(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     assert bundler.build(str(pkg)) == 4
@@ -53,13 +62,11 @@ def test_modules_come_from_the_bundle_with_real_locations(tmp_path: Path) -> Non
 def test_bundled_imports_keep_importlib_semantics(tmp_path: Path) -> None:
     """The finder loads bundled modules itself (BundleFinder.find_and_load): the module
     attributes, parent binding, circular imports and failures are importlib's."""
-    pkg = make_package(tmp_path)
-    (pkg / "cyc1.py").write_text("import bpkg.cyc2\nX = 1\n")
-    (pkg / "cyc2.py").write_text("import bpkg.cyc1 as c1\nSEEN = hasattr(c1, 'X')\n")
-    (pkg / "bad.py").write_text("import bpkg.a\nraise RuntimeError('boom')\n")
-    (pkg / "swap.py").write_text("import sys\nsys.modules[__name__] = 'replaced'\n")
-    bundler.build(str(pkg))
-    out = run_with_bundle(tmp_path, (
+    out = run_bundled(tmp_path, {
+        "cyc1.py": "import bpkg.cyc2\nX = 1\n",
+        "cyc2.py": "import bpkg.cyc1 as c1\nSEEN = hasattr(c1, 'X')\n",
+        "bad.py": "import bpkg.a\nraise RuntimeError('boom')\n",
+        "swap.py": "import sys\nsys.modules[__name__] = 'replaced'\n"}, (
         "import importlib, bpkg.sub.b as b, bpkg.cyc1, bpkg.swap\n"
         "s = b.__spec__\n"
         "print(s.name, s.origin == b.__file__, s.loader is b.__loader__, b.__package__,"
@@ -130,26 +137,21 @@ def test_install_tunes_the_launcher_template_line_for_line() -> None:
 
 
 def test_bundled_modules_keep_lazy_annotations_without_importing_future(tmp_path: Path) -> None:
-    pkg = make_package(tmp_path)
-    (pkg / "ann.py").write_text('"""doc"""\n\nfrom __future__ import annotations\n\n\n'
-                                "def f(x: Undefined) -> AlsoUndefined:\n    return x\n\n\n"
-                                "def line() -> int:\n    import sys\n"
-                                "    return sys._getframe().f_lineno\n")
-    bundler.build(str(pkg))
-    out = run_with_bundle(tmp_path, (
+    out = run_bundled(tmp_path, {"ann.py": (
+        '"""doc"""\n\nfrom __future__ import annotations\n\n\n'
+        "def f(x: Undefined) -> AlsoUndefined:\n    return x\n\n\n"
+        "def line() -> int:\n    import sys\n    return sys._getframe().f_lineno\n")}, (
         "import bpkg.ann as a\n"
         "print(a.f.__annotations__, a.line(), '__future__' in sys.modules)\n"))
     assert out.strip() == "{'x': 'Undefined', 'return': 'AlsoUndefined'} 12 False"
 
 
 def test_bundled_modules_drop_docstrings_but_keep_asserts_and_lines(tmp_path: Path) -> None:
-    pkg = make_package(tmp_path)
-    (pkg / "doc.py").write_text('"""module doc"""\n\n\n'
-                                'class OnlyDoc(Exception):\n    """class doc"""\n\n\n'
-                                'def f(x):\n    """f doc"""\n    assert x, "no x"\n'
-                                "    import sys\n    return sys._getframe().f_lineno\n")
-    bundler.build(str(pkg))
-    out = run_with_bundle(tmp_path, (
+    out = run_bundled(tmp_path, {"doc.py": (
+        '"""module doc"""\n\n\n'
+        'class OnlyDoc(Exception):\n    """class doc"""\n\n\n'
+        'def f(x):\n    """f doc"""\n    assert x, "no x"\n'
+        "    import sys\n    return sys._getframe().f_lineno\n")}, (
         "import bpkg.doc as d\n"
         "try:\n    d.f(0)\nexcept AssertionError as e:\n    print(e)\n"
         "print(d.__doc__, d.OnlyDoc.__doc__, d.f.__doc__, d.f(1),"
