@@ -114,6 +114,18 @@ def test_a_missing_or_damaged_bundle_is_ignored(tmp_path: Path, content: bytes) 
     assert sys.meta_path == before
 
 
+def test_a_bundle_cut_short_fails_the_import_cleanly(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    bundler.build(str(pkg))
+    path = pkg / preload.BUNDLE
+    path.write_bytes(path.read_bytes()[:-10])  # the last module's code is cut short
+    out = run_with_bundle(tmp_path, (
+        "import sys\nlast = max(sys.meta_path[0].index.items(), key=lambda kv: kv[1][4])[0]\n"
+        "try:\n    __import__(last)\nexcept ImportError as e:\n"
+        "    print('truncated at ' + last in str(e), last in sys.modules)\n"))
+    assert out.split() == ["True", "False"]
+
+
 def test_no_fd_stays_open(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     bundler.build(str(pkg))
@@ -136,14 +148,33 @@ def test_install_tunes_the_launcher_template_line_for_line() -> None:
         install.tuned_launcher(text, "/usr/bin/python3.11", "/y")  # a template only
 
 
-def test_bundled_modules_keep_lazy_annotations_without_importing_future(tmp_path: Path) -> None:
+def test_bundled_modules_drop_annotations_without_importing_future(tmp_path: Path) -> None:
     out = run_bundled(tmp_path, {"ann.py": (
         '"""doc"""\n\nfrom __future__ import annotations\n\n\n'
-        "def f(x: Undefined) -> AlsoUndefined:\n    return x\n\n\n"
-        "def line() -> int:\n    import sys\n    return sys._getframe().f_lineno\n")}, (
+        "def f(x: Undefined, *a: U, k: U = 1, **kw: U) -> AlsoUndefined:\n    return x\n\n\n"
+        "class C:\n    __slots__: tuple[str, ...] = ('a',)\n    a: Undefined\n\n\n"
+        "class OnlyAnnotated:\n    a: int\n\n\n"
+        "def line() -> int:\n    import sys\n    v: Undefined = sys._getframe().f_lineno\n"
+        "    return v\n")}, (
         "import bpkg.ann as a\n"
-        "print(a.f.__annotations__, a.line(), '__future__' in sys.modules)\n"))
-    assert out.strip() == "{'x': 'Undefined', 'return': 'AlsoUndefined'} 12 False"
+        "print(a.f.__annotations__, a.C.__slots__, '__annotations__' in vars(a.C),"
+        " a.OnlyAnnotated.__dict__.get('__annotations__'), a.line(),"
+        " '__future__' in sys.modules)\n"))
+    assert out.strip() == "{} ('a',) False None 21 False"
+
+
+def test_one_read_buffer_serves_nested_and_larger_modules(tmp_path: Path) -> None:
+    # big.py (larger than the finder's first buffer) imports small.py while it runs: each
+    # module's code is unmarshalled before the next read reuses the buffer
+    out = run_bundled(tmp_path, {
+        "small.py": "S = 'small'\n",
+        "big.py": ("from bpkg import small\n"
+                   f"BLOB = {'x' * 200_000!r}\n"
+                   "from bpkg import tail\n"),
+        "tail.py": "T = 'tail'\n"}, (
+        "import bpkg.big as b\n"
+        "print(len(b.BLOB), b.small.S, b.tail.T, type(b.__loader__).__name__)\n"))
+    assert out.split() == ["200000", "small", "tail", "BundleFinder"]
 
 
 def test_bundled_modules_drop_docstrings_but_keep_asserts_and_lines(tmp_path: Path) -> None:
