@@ -254,14 +254,11 @@ class Operations:
         """Kill what is left of the container and remove its cgroup (mgr: already open)."""
         from pyruntime.procs import open_pidfd
 
-        if mgr is None and state.cgroup_path is not None:
-            try:
-                mgr = open_cgroup(state)
-            except ContainerError:
-                mgr = None
-        if status != "stopped":
-            if status == "paused" and mgr is not None:
+        if status == "paused":
+            mgr = mgr or _recorded_cgroup(state)
+            if mgr is not None:
                 mgr.thaw()
+        if status != "stopped":
             fd = open_pidfd(state.pid, state.start_time) if state.pid > 0 else None
             if fd is not None:
                 try:
@@ -270,6 +267,10 @@ class Operations:
                     pass
                 _wait_gone(fd, 5.0)
                 posix.close(fd)
+        if mgr is None:
+            if remove_idle_cgroup(state):
+                return
+            mgr = _recorded_cgroup(state)
         if mgr is not None:
             try:
                 if mgr.pids():
@@ -277,6 +278,39 @@ class Operations:
             except ContainerError:
                 pass
             mgr.destroy()
+
+
+def _recorded_cgroup(state: State) -> CgroupManager | None:
+    """The manager of the cgroup the state records; None if it has none or it is gone."""
+    if state.cgroup_path is None:
+        return None
+    try:
+        return open_cgroup(state)
+    except ContainerError:
+        return None
+
+
+def remove_idle_cgroup(state: State) -> bool:
+    """Remove the recorded cgroup directories when nothing is left in them, without the
+    cgroup managers (0.5-0.9 ms of imports on every delete); True when all are gone.
+
+    rmdir(2) itself is the test: the kernel refuses a cgroup that still holds a task or a
+    child cgroup (EBUSY), so at the first refusal, or at a hierarchy's root, this stops
+    and the manager does the careful work (kill what is left, children first, retries).
+    """
+    if not state.cgroup_paths:
+        return state.cgroup_path is None
+    roots = set(state.cgroup_mounts.values())
+    for d in dict.fromkeys(state.cgroup_paths.values()):
+        if d in roots:
+            return False
+        try:
+            posix.rmdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    return True
 
 
 def run_poststop(state: State) -> None:

@@ -331,6 +331,39 @@ def test_delete_stopped_container_removes_state(cli: Any, make_bundle: Any) -> N
     assert not (cli.root / cid).exists()
 
 
+def recorded_cgroup_dirs(cli: Any, cid: str) -> list[Path]:
+    """The container's cgroup directories, as its state records them (deduplicated)."""
+    state = json.loads((cli.root / cid / "state.json").read_text())
+    return [Path(d) for d in dict.fromkeys(state["pyruntime"]["cgroup_paths"].values())]
+
+
+def test_delete_removes_the_cgroup_in_every_hierarchy(cli: Any, make_bundle: Any) -> None:
+    b = make_bundle("true")
+    cid, _ = started(cli, b, "stopped")
+    dirs = recorded_cgroup_dirs(cli, cid)
+    assert dirs and all(d.is_dir() for d in dirs)
+    cli("delete", cid, check=True)
+    assert [d for d in dirs if d.exists()] == []
+
+
+def test_delete_kills_a_stray_task_left_in_the_cgroup(cli: Any, make_bundle: Any) -> None:
+    # rmdir alone cannot remove a cgroup that still holds a task: delete then kills it
+    b = make_bundle("true")
+    cid, _ = started(cli, b, "stopped")
+    dirs = recorded_cgroup_dirs(cli, cid)
+    stray = subprocess.Popen(["sleep", "60"])
+    try:
+        for d in dirs:
+            (d / "cgroup.procs").write_text(str(stray.pid))
+        cli("delete", cid, check=True)
+        assert stray.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stray.kill()
+        stray.wait()
+    assert [d for d in dirs if d.exists()] == []
+    assert not (cli.root / cid).exists()
+
+
 def test_delete_force_missing_id_exits_zero(cli: Any) -> None:
     proc = cli("delete", "--force", "never-created")
     assert proc.returncode == 0, proc.stderr
