@@ -300,7 +300,7 @@ def remove_idle_cgroup(state: State) -> bool:
     """
     if not state.cgroup_paths:
         return state.cgroup_path is None
-    roots = set(state.cgroup_mounts.values())
+    roots = {*state.cgroup_mounts.values(), state.cgroup_root}
     for d in dict.fromkeys(state.cgroup_paths.values()):
         if d in roots:
             return False

@@ -47,6 +47,10 @@ def test_a_hierarchy_root_is_never_removed(tmp_path: Path) -> None:
     root = str(tmp_path / "memory")
     assert remove_idle_cgroup(state_with({"memory": root}, {"memory": root})) is False
     assert (tmp_path / "memory").is_dir()
+    v2 = state_with({"": str(tmp_path)})  # a v2 cgroupsPath of "/": the cgroup root itself
+    v2.cgroup_root = str(tmp_path)
+    assert remove_idle_cgroup(v2) is False
+    assert tmp_path.is_dir()
 
 
 def test_without_recorded_directories() -> None:
