@@ -47,10 +47,12 @@ def test_a_hierarchy_root_is_never_removed(tmp_path: Path) -> None:
     root = str(tmp_path / "memory")
     assert remove_idle_cgroup(state_with({"memory": root}, {"memory": root})) is False
     assert (tmp_path / "memory").is_dir()
-    v2 = state_with({"": str(tmp_path)})  # a v2 cgroupsPath of "/": the cgroup root itself
-    v2.cgroup_root = str(tmp_path)
+    (tmp_path / "unified").mkdir()  # empty: only the guard keeps it
+    v2_root = str(tmp_path / "unified")
+    v2 = state_with({"": v2_root})  # a v2 cgroupsPath of "/": the cgroup root itself
+    v2.cgroup_root = v2_root
     assert remove_idle_cgroup(v2) is False
-    assert tmp_path.is_dir()
+    assert (tmp_path / "unified").is_dir()
 
 
 def test_without_recorded_directories() -> None:
