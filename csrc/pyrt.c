@@ -356,9 +356,13 @@ static int mkdir_in_root(int root_fd, const char *path, unsigned int mode)
 static int parent_in_root(int root_fd, const char *path, char *buf, size_t size,
                           const char **leaf)
 {
+    int fd;
     if (split_path(path, buf, size, leaf) < 0)
         return -1;
-    if (buf[0] != '\0' && mkdir_in_root(root_fd, buf, 0755) < 0)
+    fd = resolve_in_root(root_fd, buf, O_DIRECTORY); /* usually there already */
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    if (mkdir_in_root(root_fd, buf, 0755) < 0)
         return -1;
     return resolve_in_root(root_fd, buf, O_DIRECTORY);
 }
