@@ -51,9 +51,10 @@ def processes_with_arg(word: str) -> list[int]:
 
 
 def cgroup_dirs(name: str) -> list[str]:
-    """The cgroup directories called `name` at the root or one or two levels below it."""
-    return (glob.glob(f"/sys/fs/cgroup/{name}") + glob.glob(f"/sys/fs/cgroup/*/{name}")
-            + glob.glob(f"/sys/fs/cgroup/*/*/{name}"))
+    """The cgroup directories called `name` at the root or up to four levels below it (a
+    container without cgroupsPath gets one under the caller's own cgroup, as with runc)."""
+    return [d for depth in range(5)
+            for d in glob.glob("/sys/fs/cgroup/" + "*/" * depth + glob.escape(name))]
 
 def run_bundle(cli: Any, bundle: Any, *flags: str) -> subprocess.CompletedProcess[bytes]:
     """`run [flags]` the bundle once under a fresh id."""

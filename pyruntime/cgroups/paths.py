@@ -135,8 +135,9 @@ def parse_target(cgroups_path: str | None, container_id: str, systemd: bool) -> 
             )
         return Target(inner)
     if not cgroups_path:
-        # Documented default: one cgroup per container directly under the root.
-        return Target("/" + container_id)
+        # runc's default: the id as a relative path, i.e. a cgroup of its own under the
+        # caller's cgroup (per v1 hierarchy), so a container stays within the caller's limits
+        return Target(container_id)
     inner = clean_path(cgroups_path)
     if inner in ("", "."):
         raise SpecError("linux.cgroupsPath", f"invalid cgroups path {cgroups_path!r}")

@@ -13,6 +13,17 @@ V1 = Path("/sys/fs/cgroup")
 pytestmark = [pytest.mark.root, pytest.mark.cgroup_v1]
 
 
+def _cgroup(cli: Any, cid: str, controller: str) -> Path:
+    """The container's cgroup dir in a v1 hierarchy, from its init's /proc/PID/cgroup (with
+    no cgroupsPath it is under the caller's own cgroup, as with runc)."""
+    with open(f"/proc/{cli.state(cid)['pid']}/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controller in controllers.split(","):
+                return V1 / controllers / path.lstrip("/")
+    raise AssertionError(f"{cid} has no {controller} cgroup")
+
+
 def _running(cli: Any, make_bundle: Any, *args: str) -> str:
     import subprocess
 
@@ -30,7 +41,7 @@ def test_cgroup_verbs_pause_resume_change_status_and_freezer(cli: Any, make_bund
     cid = _running(cli, make_bundle)
     assert cli("pause", cid).returncode == 0
     assert cli.state(cid)["status"] == "paused"
-    assert (V1 / "freezer" / cid / "freezer.state").read_text().strip() == "FROZEN"
+    assert (_cgroup(cli, cid, "freezer") / "freezer.state").read_text().strip() == "FROZEN"
     assert cli("resume", cid).returncode == 0
     assert cli.state(cid)["status"] == "running"
     assert b"not paused" in cli("resume", cid).stderr
@@ -39,15 +50,15 @@ def test_cgroup_verbs_pause_resume_change_status_and_freezer(cli: Any, make_bund
 def test_cgroup_verbs_update_flags_and_resources_file(cli: Any, make_bundle: Any) -> None:
     cid = _running(cli, make_bundle)
     assert cli("update", "--memory", "64m", "--pids-limit", "20", cid).returncode == 0
-    assert (V1 / "memory" / cid / "memory.limit_in_bytes").read_text().strip() == "67108864"
-    assert (V1 / "pids" / cid / "pids.max").read_text().strip() == "20"
+    assert (_cgroup(cli, cid, "memory") / "memory.limit_in_bytes").read_text().strip() == "67108864"
+    assert (_cgroup(cli, cid, "pids") / "pids.max").read_text().strip() == "20"
     # Docker's zeros mean "unchanged"
     zeros = {"memory": {"limit": 0, "reservation": 0}, "cpu": {"shares": 0, "quota": 0},
              "blockIO": {"weight": 0}, "pids": {"limit": 30}}
     proc = cli("update", "-r", "-", cid, input=json.dumps(zeros).encode())
     assert proc.returncode == 0, proc.stderr
-    assert (V1 / "memory" / cid / "memory.limit_in_bytes").read_text().strip() == "67108864"
-    assert (V1 / "pids" / cid / "pids.max").read_text().strip() == "30"
+    assert (_cgroup(cli, cid, "memory") / "memory.limit_in_bytes").read_text().strip() == "67108864"
+    assert (_cgroup(cli, cid, "pids") / "pids.max").read_text().strip() == "30"
 
 
 def test_cgroup_verbs_ps_json_is_bare_pid_array(cli: Any, make_bundle: Any) -> None:

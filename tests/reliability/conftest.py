@@ -124,10 +124,10 @@ def no_traceback(proc: subprocess.CompletedProcess[bytes], what: str = "") -> No
 # ---------------------------------------------------------------- debris
 
 def cgroup_dirs(name: str) -> list[str]:
-    """Every cgroup directory called `name`, on every controller, up to three levels deep."""
-    return sorted(glob.glob(f"{CGROUP_ROOT}/*/{glob.escape(name)}")
-                  + glob.glob(f"{CGROUP_ROOT}/*/*/{glob.escape(name)}")
-                  + glob.glob(f"{CGROUP_ROOT}/*/*/*/{glob.escape(name)}"))
+    """Every cgroup directory called `name`, on every controller, up to four levels deep (a
+    container without cgroupsPath gets one under the caller's own cgroup, as with runc)."""
+    return sorted(d for depth in range(1, 6)
+                  for d in glob.glob(f"{CGROUP_ROOT}/" + "*/" * depth + glob.escape(name)))
 
 
 def mount_lines(*words: str) -> list[str]:

@@ -168,7 +168,7 @@ def _state_pid(root: Path, cid: str) -> int:
 EVENTS: dict[str, Callable[[Path, str, int], bool]] = {
     "state dir": lambda root, cid, pid: (root / cid).exists(),
     "state.json": lambda root, cid, pid: (root / cid / "state.json").exists(),
-    "cgroup dir": lambda root, cid, pid: os.path.isdir(f"/sys/fs/cgroup/pids/{cid}"),
+    "cgroup dir": lambda root, cid, pid: bool(cgroup_dirs(cid)),
     "exec.fifo": lambda root, cid, pid: (root / cid / "exec.fifo").exists(),
     "init cloned": lambda root, cid, pid: any(p != pid for p in processes_of([cid], [])),
     "pid saved": lambda root, cid, pid: _state_pid(root, cid) > 0,

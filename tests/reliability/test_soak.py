@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import statistics
@@ -72,15 +73,10 @@ def all_zombies() -> int:
 
 
 def prefixed_cgroups(prefix: str) -> list[str]:
-    """cgroup dirs (any controller, top level) whose name starts with prefix."""
-    out = []
-    for controller in os.listdir(CGROUP_ROOT):
-        try:
-            out += [f"{controller}/{n}" for n in os.listdir(f"{CGROUP_ROOT}/{controller}")
-                    if n.startswith(prefix)]
-        except OSError:
-            pass
-    return out
+    """cgroup dirs (any controller, up to four levels down: a container without cgroupsPath
+    gets one under the caller's own cgroup) whose name starts with prefix."""
+    return [d for depth in range(1, 6)
+            for d in glob.glob(f"{CGROUP_ROOT}/" + "*/" * depth + glob.escape(prefix) + "*")]
 
 
 def snapshot(cli: Any, prefix: str, tmp_path: Path) -> dict[str, int]:

@@ -90,8 +90,9 @@ def test_parse_target_systemd_not_running_warns(monkeypatch, caplog):
     assert "systemd is not running" in caplog.text
 
 
-def test_parse_target_absent_defaults_to_slash_id():
-    assert cgpaths.parse_target(None, "abc", systemd=False).inner == "/abc"
+def test_parse_target_absent_is_the_id_under_the_callers_cgroup():
+    t = cgpaths.parse_target(None, "abc", systemd=False)
+    assert t.inner == "abc" and t.relative
 
 
 def test_parse_target_absolute_is_cleaned():
@@ -170,7 +171,7 @@ def test_open_manager_v1_reopen_from_joinable_paths_is_exact(tmp_path):
 
 def test_open_manager_reopen_absolute_path_same_dirs(tmp_path):
     root = make_v1_root(tmp_path)
-    first = open_manager(None, "abc", root=str(root))
+    first = open_manager("/abc", "abc", root=str(root))
     assert first.path == "/abc"
     assert (
         open_manager(first.path, "abc", root=str(root)).joinable_paths() == first.joinable_paths()
