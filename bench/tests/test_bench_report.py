@@ -67,6 +67,16 @@ def test_cycle_result_leak_and_drift_reported() -> None:
     assert "MISSED (2.00)" in text
 
 
+def test_drift_judged_against_runc_in_the_same_loop() -> None:
+    slow_machine = CycleResult(times=[0.1] * 90 + [0.115] * 10, before=snap(), after=snap())
+    text = "\n".join(report.verdicts([], {"pyruntime": slow_machine,
+                                           "runc": CycleResult(times=[0.2] * 90 + [0.23] * 10)}))
+    assert "MET (1.15; runc 1.15 in the same loop, relative 1.00)" in text
+    ours_only = "\n".join(report.verdicts([], {"pyruntime": slow_machine,
+                                                "runc": CycleResult(times=[0.2] * 100)}))
+    assert "MISSED (1.15; runc 1.00 in the same loop, relative 1.15)" in ours_only
+
+
 def test_write_outputs_json_and_png(tmp_path: Path) -> None:
     res = CycleResult(times=[0.1, 0.1], before=snap(), after=snap())
     js, png = report.write(str(tmp_path), {"nproc": 2}, {"quick": True},
