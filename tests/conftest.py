@@ -50,11 +50,17 @@ def processes_with_arg(word: str) -> list[int]:
     return out
 
 
+def cgroup_dirs_matching(pattern: str) -> list[str]:
+    """The cgroup directories matching a glob pattern, sorted, at /sys/fs/cgroup or up to
+    five levels below it (a container without cgroupsPath gets one under the caller's own
+    cgroup, as with runc)."""
+    return sorted(d for depth in range(6)
+                  for d in glob.glob("/sys/fs/cgroup/" + "*/" * depth + pattern))
+
+
 def cgroup_dirs(name: str) -> list[str]:
-    """The cgroup directories called `name` at the root or up to four levels below it (a
-    container without cgroupsPath gets one under the caller's own cgroup, as with runc)."""
-    return [d for depth in range(5)
-            for d in glob.glob("/sys/fs/cgroup/" + "*/" * depth + glob.escape(name))]
+    """The cgroup directories called `name` (see cgroup_dirs_matching)."""
+    return cgroup_dirs_matching(glob.escape(name))
 
 def run_bundle(cli: Any, bundle: Any, *flags: str) -> subprocess.CompletedProcess[bytes]:
     """`run [flags]` the bundle once under a fresh id."""

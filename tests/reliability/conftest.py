@@ -8,7 +8,6 @@ Must not touch: pyruntime itself (tests drive the installed CLI), other test dir
 
 from __future__ import annotations
 
-import glob
 import os
 import subprocess
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+from tests.conftest import cgroup_dirs
 
 # One profile for the whole suite: no example database in the checkout, reproducible runs in CI,
 # no per-example deadline (a create takes ~80 ms, more on a loaded machine).
@@ -122,13 +121,6 @@ def no_traceback(proc: subprocess.CompletedProcess[bytes], what: str = "") -> No
 
 
 # ---------------------------------------------------------------- debris
-
-def cgroup_dirs(name: str) -> list[str]:
-    """Every cgroup directory called `name`, on every controller, up to four levels deep (a
-    container without cgroupsPath gets one under the caller's own cgroup, as with runc)."""
-    return sorted(d for depth in range(1, 6)
-                  for d in glob.glob(f"{CGROUP_ROOT}/" + "*/" * depth + glob.escape(name)))
-
 
 def mount_lines(*words: str) -> list[str]:
     """Lines of our mountinfo that mention any of the words (paths under test dirs, ids)."""

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import cgroup_dirs_matching
 from tests.reliability.conftest import (
-    CGROUP_ROOT,
     COUNTS,
     call,
     debris,
@@ -72,19 +72,12 @@ def all_zombies() -> int:
     return n
 
 
-def prefixed_cgroups(prefix: str) -> list[str]:
-    """cgroup dirs (any controller, up to four levels down: a container without cgroupsPath
-    gets one under the caller's own cgroup) whose name starts with prefix."""
-    return [d for depth in range(1, 6)
-            for d in glob.glob(f"{CGROUP_ROOT}/" + "*/" * depth + glob.escape(prefix) + "*")]
-
-
 def snapshot(cli: Any, prefix: str, tmp_path: Path) -> dict[str, int]:
     with open("/proc/self/mountinfo") as f:
         all_mounts = len(f.readlines())
     return {
         "state dirs": len(os.listdir(cli.root)) if cli.root.exists() else 0,
-        "cgroups": len(prefixed_cgroups(prefix)),
+        "cgroups": len(cgroup_dirs_matching(glob.escape(prefix) + "*")),
         "test mounts": len(mount_lines(str(tmp_path))),
         "our zombies": len(zombies_of(os.getpid())),
         "host mounts (info)": all_mounts,
