@@ -50,6 +50,14 @@ def processes_with_arg(word: str) -> list[int]:
     return out
 
 
+def v1_cgroups(pid: int | str) -> dict[str, str]:
+    """{v1 hierarchy (its controllers, as mounted): cgroup path} of /proc/PID/cgroup; read
+    here, not with pyruntime's own parser, so that tests check it independently."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        rows = (line.rstrip("\n").split(":", 2) for line in f)
+        return {ctrls: path for _, ctrls, path in rows if ctrls and not ctrls.startswith("name=")}
+
+
 def cgroup_dirs_matching(pattern: str) -> list[str]:
     """The cgroup directories matching a glob pattern, sorted, at /sys/fs/cgroup or up to
     five levels below it (a container without cgroupsPath gets one under the caller's own

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import v1_cgroups
+
 V1 = Path("/sys/fs/cgroup")
 pytestmark = [pytest.mark.root, pytest.mark.cgroup_v1]
 
@@ -16,11 +18,9 @@ pytestmark = [pytest.mark.root, pytest.mark.cgroup_v1]
 def _cgroup(cli: Any, cid: str, controller: str) -> Path:
     """The container's cgroup dir in a v1 hierarchy, from its init's /proc/PID/cgroup (with
     no cgroupsPath it is under the caller's own cgroup, as with runc)."""
-    with open(f"/proc/{cli.state(cid)['pid']}/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            if controller in controllers.split(","):
-                return V1 / controllers / path.lstrip("/")
+    for controllers, path in v1_cgroups(cli.state(cid)["pid"]).items():
+        if controller in controllers.split(","):
+            return V1 / controllers / path.lstrip("/")
     raise AssertionError(f"{cid} has no {controller} cgroup")
 
 

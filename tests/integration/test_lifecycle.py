@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import one_line_error
+from tests.conftest import one_line_error, v1_cgroups
 
 pytestmark = pytest.mark.root
 
@@ -346,13 +346,6 @@ def test_delete_removes_the_cgroup_in_every_hierarchy(cli: Any, make_bundle: Any
     assert [d for d in dirs if d.exists()] == []
 
 
-def v1_cgroups(proc_file: str) -> dict[str, str]:
-    """{v1 controllers: cgroup path} of a /proc/PID/cgroup file."""
-    with open(proc_file) as f:
-        rows = (line.rstrip("\n").split(":", 2) for line in f)
-        return {ctrls: path for _, ctrls, path in rows if ctrls and not ctrls.startswith("name=")}
-
-
 def test_no_cgroups_path_is_the_id_under_the_callers_cgroup(cli: Any,
                                                              make_bundle: Any) -> None:
     # runc's default (a relative path): the container stays within the caller's limits
@@ -362,8 +355,8 @@ def test_no_cgroups_path_is_the_id_under_the_callers_cgroup(cli: Any,
     cid = cli.new_id()
     assert create(cli, b, cid)[0] == 0
     try:
-        own = v1_cgroups("/proc/self/cgroup")
-        init = v1_cgroups(f"/proc/{cli.state(cid)['pid']}/cgroup")
+        own = v1_cgroups("self")
+        init = v1_cgroups(cli.state(cid)["pid"])
         assert own and init == {c: f"{p.rstrip('/')}/{cid}" for c, p in own.items()}
         dirs = recorded_cgroup_dirs(cli, cid)
         assert dirs and all(d.is_dir() and d.name == cid for d in dirs)
